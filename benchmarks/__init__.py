@@ -1,0 +1,1 @@
+"""Benchmarks: the runner that wires scenarios, methods and metrics (``python -m benchmarks.run``)."""

@@ -1,0 +1,183 @@
+"""``python -m benchmarks.run --method NAME``: run one continual-learning benchmark end to end.
+
+Examples::
+
+    python -m benchmarks.run --method er                      # digits-cil, the embedded default
+    python -m benchmarks.run --method ewc --set ewc_lambda=1000 --seed 3
+    python -m benchmarks.run --method my_method --plugin my_method.py
+    python -m benchmarks.run --resume runs/digits-cil_er_s0_20261123-101500
+    python -m benchmarks.run --list
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from methods import MethodError, StreamInfo, get_method, load_plugin, method_names
+from scenarios import PRESETS, DatasetUnavailable, apply_overrides, build_scenario
+
+from .errors import UsageError
+from .files import write_json
+from .logs import RunLog
+from .runner import CHECKPOINT, RESULT, RunState, finish, rng_state, run_steps, seed_everything, set_rng_state
+from .settings import parse_pairs, split_settings
+
+DEFAULT_SCENARIO = "digits-cil"
+CONFIG = "config.json"
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m benchmarks.run", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--method", help="registered method name (see --list)")
+    p.add_argument("--scenario", default=DEFAULT_SCENARIO, help=f"scenario preset (default {DEFAULT_SCENARIO})")
+    p.add_argument("--seed", type=int, default=0, help="seed of class order, initialisation and batching")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], default="auto", help="auto picks CUDA when present")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="directory that receives the run folder")
+    p.add_argument("--data-dir", type=Path, default=Path(os.environ.get("CLUB_DATA", Path.home() / ".cache" / "club")), help="dataset cache (env CLUB_DATA)")
+    p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter, or scenario.KEY=VALUE for the protocol; repeatable")
+    p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE", help="import a file or module that registers methods; repeatable")
+    p.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (offline without an API key)")
+    p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last finished step")
+    p.add_argument("--list", action="store_true", help="list methods and scenarios, then exit")
+    return p.parse_args(argv)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device cuda: no CUDA device is available (use --device auto or cpu)")
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def list_choices() -> str:
+    lines = ["methods:"]
+    for name in method_names():
+        doc = (get_method(name).__doc__ or "").strip().splitlines()
+        lines.append(f"  {name:<14} {doc[0] if doc else ''}")
+    lines.append("scenarios:")
+    lines += [f"  {p.name:<20} {p.description}" for p in PRESETS.values()]
+    return "\n".join(lines)
+
+
+def new_config(args: argparse.Namespace) -> dict:
+    if not args.method:
+        raise UsageError("--method is required (or --resume RUN_DIR, or --list)")
+    return {
+        "method": args.method,
+        "scenario": args.scenario,
+        "seed": args.seed,
+        "device": args.device,
+        "data_dir": str(args.data_dir),
+        "settings": parse_pairs(args.settings),
+        "plugins": args.plugin,
+        "wandb": args.wandb,
+    }
+
+
+def load_config(run_dir: Path) -> dict:
+    import json
+
+    try:
+        return json.loads((run_dir / CONFIG).read_text())
+    except (OSError, ValueError) as e:
+        raise UsageError(f"--resume {run_dir}: not a run folder with a readable {CONFIG} ({e.__class__.__name__})") from None
+
+
+def new_run_dir(out: Path, config: dict) -> Path:
+    stem = f"{config['scenario']}_{config['method']}_s{config['seed']}_{time.strftime('%Y%m%d-%H%M%S')}"
+    run_dir, n = out / stem, 1
+    while run_dir.exists():
+        n += 1
+        run_dir = out / f"{stem}-{n}"
+    run_dir.mkdir(parents=True)
+    return run_dir
+
+
+def execute(args: argparse.Namespace) -> Path:
+    config = load_config(args.resume) if args.resume else new_config(args)
+    for plugin in config["plugins"]:
+        try:
+            load_plugin(plugin)
+        except (ImportError, FileNotFoundError, ValueError, TypeError) as e:
+            raise UsageError(f"--plugin {plugin}: {e}") from None
+    try:
+        method_cls = get_method(config["method"])
+    except KeyError as e:
+        raise UsageError(e.args[0]) from None
+    if config["scenario"] not in PRESETS:
+        raise UsageError(f"unknown scenario {config['scenario']!r}; choose from {', '.join(PRESETS)}")
+    hparams, overrides = split_settings(config["settings"], config["method"], method_cls.hyperparameters())
+    config["scenario_overrides"] = overrides
+    try:
+        preset = apply_overrides(PRESETS[config["scenario"]], overrides)
+    except TypeError as e:
+        raise UsageError(f"--set scenario.*: {e}") from None
+    device = resolve_device(config["device"])
+
+    if args.resume:
+        run_dir = args.resume
+        if (run_dir / RESULT).exists():
+            print(f"{run_dir} already finished", flush=True)
+            return run_dir / RESULT
+    else:
+        run_dir = new_run_dir(args.out, config)
+        write_json(run_dir / CONFIG, {k: v for k, v in config.items() if k != "scenario_overrides"})
+
+    seed_everything(config["seed"])
+    try:
+        stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
+    except ValueError as e:
+        raise UsageError(f"scenario {preset.name}: {e}") from None
+    log = RunLog(run_dir, config, config["wandb"])
+    checkpoint = run_dir / CHECKPOINT
+    if args.resume and checkpoint.exists():
+        state: RunState = torch.load(checkpoint, map_location=device, weights_only=False)
+        set_rng_state(state.rng)
+        log.event("resume", f"resuming {run_dir} at step {state.next_step + 1}/{len(stream.steps)}", step=state.next_step)
+    else:
+        info = StreamInfo(stream.input_shape, stream.num_classes, len(stream.steps), preset.backbone)
+        try:
+            method = method_cls(info, device, **hparams)
+        except ValueError as e:
+            raise UsageError(f"method {config['method']!r}: {e}") from None
+        state = RunState(next_step=0, method=method, records=[], rng=rng_state())
+        log.event(
+            "run_start",
+            f"{config['method']} on {stream.name}: {len(stream.steps)} steps, {stream.num_classes} classes, "
+            f"device {device}, run folder {run_dir}",
+            config=config,
+        )
+    hparams = {**method_cls.hyperparameters(), **hparams}
+    run_steps(stream, state, run_dir, log)
+    return finish(stream, state, config, hparams, run_dir, log)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        if args.list:
+            print(list_choices())
+            return 0
+        result = execute(args)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except (DatasetUnavailable, MethodError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: continue with --resume RUN_DIR", file=sys.stderr)
+        return 130
+    print(f"result: {result}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,17 @@
+"""Methods: who learns and forgets. ``from methods import Method, register_method, get_method``."""
+
+from .base import Method, MethodError, StreamInfo
+from .registry import get_method, load_plugin, method_names, register_method
+
+# Built-in methods register themselves on import.
+from . import er, ewc, finetune, joint, lwf, nmc  # noqa: E402,F401  isort: skip
+
+__all__ = [
+    "Method",
+    "MethodError",
+    "StreamInfo",
+    "get_method",
+    "load_plugin",
+    "method_names",
+    "register_method",
+]

@@ -1,0 +1,27 @@
+"""Feature extractors. Each takes uint8 (or float in [0, 1]) images and exposes ``out_dim``."""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from torch import nn
+
+from .mlp import MLP
+from .resnet import ResNet18
+from .small_cnn import SmallCNN
+
+BACKBONES: dict[str, Callable[[tuple[int, int, int]], nn.Module]] = {
+    "mlp": MLP,
+    "small_cnn": SmallCNN,
+    "resnet18": ResNet18,
+}
+
+
+def build_backbone(name: str, input_shape: tuple[int, int, int]) -> nn.Module:
+    """Instantiate backbone ``name`` for images of shape C×H×W."""
+    if name not in BACKBONES:
+        raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(sorted(BACKBONES))}")
+    return BACKBONES[name](input_shape)
+
+
+__all__ = ["BACKBONES", "MLP", "ResNet18", "SmallCNN", "build_backbone"]

@@ -1,0 +1,73 @@
+"""The :class:`Method` surface every continual-learning or unlearning method implements."""
+
+from __future__ import annotations
+
+import contextlib
+import inspect
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import torch
+
+from scenarios import Step
+
+
+@dataclass(frozen=True)
+class StreamInfo:
+    """What a method may know about a stream before it starts: no data, no test set."""
+
+    input_shape: tuple[int, int, int]
+    num_classes: int
+    num_steps: int
+    backbone: str  # the preset's default network for this data
+
+
+class MethodError(RuntimeError):
+    """A method was asked for something it cannot do (shown to the user as one line)."""
+
+
+class Method:
+    """Base class. Subclasses implement :meth:`learn` and :meth:`predict`, and may implement
+    :meth:`forget`.
+
+    Hyperparameters are the keyword-only arguments of ``__init__`` (with defaults) along
+    the class hierarchy: ``--set lr=0.1`` on the command line sets ``lr``. A method owns its
+    model, optimiser and any memory it keeps; it never sees test data.
+    """
+
+    name: ClassVar[str] = ""
+
+    def __init__(self, info: StreamInfo, device: torch.device) -> None:
+        self.info = info
+        self.device = device
+
+    def learn(self, step: Step) -> None:
+        """Update the model with a ``learn`` step."""
+        raise NotImplementedError(f"{type(self).__name__} must implement learn()")
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        """Logits over every class seen so far for a batch of images on ``self.device``."""
+        raise NotImplementedError(f"{type(self).__name__} must implement predict()")
+
+    def forget(self, step: Step) -> None:
+        """Remove what was learned from the data a ``forget`` step names."""
+        raise MethodError(f"method {self.name!r} cannot forget")
+
+    def autocast(self) -> contextlib.AbstractContextManager:
+        """The precision policy of every forward pass: bf16 autocast on CUDA, fp32 on CPU."""
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @classmethod
+    def hyperparameters(cls) -> dict[str, Any]:
+        """Default value of every hyperparameter, gathered over the class hierarchy."""
+        defaults: dict[str, Any] = {}
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if init is None:
+                continue
+            for p in inspect.signature(init).parameters.values():
+                if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
+                    defaults[p.name] = p.default
+        return defaults

@@ -1,0 +1,78 @@
+"""Experience Replay with a reservoir buffer.
+
+Source: Chaudhry et al., "On Tiny Episodic Memories in Continual Learning", 2019; reservoir
+sampling from Vitter, "Random Sampling with a Reservoir", ACM TOMS 1985.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from scenarios import Step
+
+from .base import StreamInfo
+from .registry import register_method
+from .supervised import SupervisedMethod
+
+
+class ReservoirBuffer:
+    """A uniform sample of every item offered so far, at most ``capacity`` items.
+
+    Item n (0-based) is kept with probability capacity/(n+1), replacing a random slot.
+    """
+
+    def __init__(self, capacity: int) -> None:
+        self.capacity = capacity
+        self.seen = 0
+        self.x: torch.Tensor | None = None
+        self.y: torch.Tensor | None = None
+
+    def __len__(self) -> int:
+        return 0 if self.y is None else len(self.y)
+
+    def add(self, x: torch.Tensor, y: torch.Tensor) -> None:
+        """Offer each row of ``(x, y)`` to the reservoir, in order."""
+        if self.capacity <= 0:
+            return
+        if self.x is None:
+            self.x = torch.empty((0, *x.shape[1:]), dtype=x.dtype)
+            self.y = torch.empty(0, dtype=y.dtype)
+        free = max(0, self.capacity - len(self))
+        self.x = torch.cat([self.x, x[:free]])
+        self.y = torch.cat([self.y, y[:free]])
+        n_rest = len(y) - free
+        if n_rest > 0:
+            ranks = self.seen + free + torch.arange(n_rest)  # 0-based index of each remaining item
+            slots = (torch.rand(n_rest) * (ranks + 1)).long()
+            keep = slots < self.capacity
+            for i, slot in zip(torch.nonzero(keep).flatten().tolist(), slots[keep].tolist()):
+                self.x[slot] = x[free + i]
+                self.y[slot] = y[free + i]
+        self.seen += len(y)
+
+    def sample(self, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """``n`` items drawn uniformly without replacement (fewer if the buffer is smaller)."""
+        assert self.x is not None and self.y is not None
+        idx = torch.randperm(len(self))[:n]
+        return self.x[idx], self.y[idx]
+
+
+@register_method("er")
+class ExperienceReplay(SupervisedMethod):
+    """Each batch is joined by an equally large batch drawn from the reservoir buffer."""
+
+    def __init__(self, info: StreamInfo, device: torch.device, *, buffer_size: int = 200, **kwargs) -> None:
+        super().__init__(info, device, **kwargs)
+        self.buffer = ReservoirBuffer(buffer_size)
+
+    def loss(self, x: torch.Tensor, y: torch.Tensor, step: Step) -> torch.Tensor:
+        if len(self.buffer):
+            bx, by = self.buffer.sample(len(y))
+            x = torch.cat([x, bx.to(self.device)])
+            y = torch.cat([y, by.to(self.device)])
+        return F.cross_entropy(self.model(x), y)
+
+    def after_step(self, step: Step) -> None:
+        order = torch.randperm(len(step.y))
+        self.buffer.add(step.x[order], step.y[order])

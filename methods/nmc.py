@@ -1,0 +1,49 @@
+"""Nearest class mean on backbone features, exemplar-free.
+
+Source: Mensink et al., "Distance-Based Image Classification", TPAMI 2013; used as the
+classifier of iCaRL (Rebuffi et al., CVPR 2017). Here the backbone is trained on the first
+step only, then frozen; every class is represented by the mean of its L2-normalised
+features and a sample is scored by the cosine similarity to each mean.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from scenarios import Step
+
+from .base import StreamInfo
+from .registry import register_method
+from .supervised import SupervisedMethod
+from .training import batches
+
+
+@register_method("nmc")
+class NearestClassMean(SupervisedMethod):
+    """Frozen features after the first step; logits are cosine similarities to class means."""
+
+    def __init__(self, info: StreamInfo, device: torch.device, *, train_first_step: bool = True, **kwargs) -> None:
+        super().__init__(info, device, **kwargs)
+        self.train_first_step = train_first_step
+        self.means = torch.empty(0, self.model.backbone.out_dim, device=device)
+
+    def learn(self, step: Step) -> None:
+        if step.index == 0 and self.train_first_step:
+            super().learn(step)
+        self.model.eval()
+        sums = torch.zeros(step.num_seen_classes, self.model.backbone.out_dim, device=self.device)
+        counts = torch.zeros(step.num_seen_classes, device=self.device)
+        with torch.no_grad(), self.autocast():
+            for xb, yb in batches(step.x, step.y, 256, self.device, shuffle=False):
+                sums.index_add_(0, yb, F.normalize(self.model.features(xb).float(), dim=1))
+                counts.index_add_(0, yb, torch.ones_like(yb, dtype=torch.float))
+        new = torch.tensor(step.classes, device=self.device)
+        means = torch.zeros_like(sums)
+        means[: len(self.means)] = self.means
+        means[new] = F.normalize(sums[new] / counts[new, None], dim=1)
+        self.means = means
+
+    def predict(self, x: torch.Tensor) -> torch.Tensor:
+        self.model.eval()
+        return F.normalize(self.model.features(x).float(), dim=1) @ self.means.T

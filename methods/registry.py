@@ -1,0 +1,67 @@
+"""The method registry: ``@register_method("name")`` and plugin loading."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from .base import Method
+
+_REGISTRY: dict[str, type[Method]] = {}
+M = TypeVar("M", bound=type[Method])
+
+
+def register_method(name: str) -> Callable[[M], M]:
+    """Class decorator adding a :class:`Method` subclass to the registry under ``name``."""
+
+    def register(cls: M) -> M:
+        if not (isinstance(cls, type) and issubclass(cls, Method)):
+            raise TypeError(f"@register_method({name!r}) must decorate a subclass of methods.Method")
+        if name in _REGISTRY:
+            other = _REGISTRY[name]
+            raise ValueError(f"method {name!r} is already registered by {other.__module__}.{other.__qualname__}")
+        cls.name = name
+        _REGISTRY[name] = cls
+        return cls
+
+    return register
+
+
+def get_method(name: str) -> type[Method]:
+    """The class registered under ``name``; a ``KeyError`` names the valid choices."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names())}")
+    return _REGISTRY[name]
+
+
+def method_names() -> list[str]:
+    """Every registered method name, sorted."""
+    return sorted(_REGISTRY)
+
+
+def load_plugin(spec: str) -> None:
+    """Import a user's file (``path/to/file.py``) or module (``pkg.mod``) so that its
+    ``@register_method`` decorators run. A file is imported as module ``club_plugin_<stem>``
+    so that checkpoints of its methods can be unpickled after a restart.
+    """
+    path = Path(spec)
+    if spec.endswith(".py") or path.is_file():
+        if not path.is_file():
+            raise FileNotFoundError(f"plugin file {spec!r} does not exist")
+        module_name = f"club_plugin_{path.stem}"
+        if module_name in sys.modules:
+            return
+        module_spec = importlib.util.spec_from_file_location(module_name, path.resolve())
+        assert module_spec is not None and module_spec.loader is not None
+        module = importlib.util.module_from_spec(module_spec)
+        sys.modules[module_name] = module
+        try:
+            module_spec.loader.exec_module(module)
+        except BaseException:
+            del sys.modules[module_name]
+            raise
+    else:
+        importlib.import_module(spec)

@@ -1,0 +1,40 @@
+"""Training utilities shared by every method: batching, optimisers, progress bars."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable, Iterator, TypeVar
+
+import torch
+from tqdm.auto import tqdm
+
+T = TypeVar("T")
+
+
+def batches(
+    x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, shuffle: bool = True
+) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches of ``(x, y)`` moved to ``device``; shuffled with the global torch RNG."""
+    order = torch.randperm(len(y)) if shuffle else torch.arange(len(y))
+    for start in range(0, len(y), batch_size):
+        idx = order[start : start + batch_size]
+        yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+
+
+def make_optimizer(
+    params: Iterable[torch.nn.Parameter], name: str, lr: float, momentum: float = 0.9, weight_decay: float = 0.0
+) -> torch.optim.Optimizer:
+    """``sgd`` (with momentum), ``adam`` or ``adamw`` over ``params``."""
+    params = [p for p in params if p.requires_grad]
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+    if name == "adam":
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+    if name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+    raise ValueError(f"unknown optimizer {name!r}; choose from adam, adamw, sgd")
+
+
+def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
+    """A transient progress bar on an interactive terminal; the plain iterable otherwise."""
+    return tqdm(iterable, desc=desc, total=total, leave=False, dynamic_ncols=True, disable=not sys.stderr.isatty())

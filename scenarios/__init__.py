@@ -1,0 +1,22 @@
+"""Scenarios: what happens, in what order. Produces a :class:`Stream` of :class:`Step` objects."""
+
+from .class_incremental import class_incremental_stream, class_order_for, split_sizes
+from .data import DatasetUnavailable, ImageDataset, load_source, source_names
+from .presets import PRESETS, Preset, apply_overrides, build_scenario
+from .stream import Step, Stream
+
+__all__ = [
+    "PRESETS",
+    "DatasetUnavailable",
+    "ImageDataset",
+    "Preset",
+    "Step",
+    "Stream",
+    "apply_overrides",
+    "build_scenario",
+    "class_incremental_stream",
+    "class_order_for",
+    "load_source",
+    "source_names",
+    "split_sizes",
+]

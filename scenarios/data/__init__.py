@@ -1,0 +1,76 @@
+"""Data sources: one module per dataset, each returning an :class:`ImageDataset`.
+
+Every source returns images as ``uint8`` tensors of shape N×C×H×W and labels as
+``int64`` tensors, so one convention holds from the embedded digits to ImageNet-scale
+data. Sources register themselves with :func:`data_source`; :func:`load_source` is the
+only way the rest of CLUB reaches them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+
+@dataclass(frozen=True)
+class ImageDataset:
+    """A labelled image dataset with a fixed train/test split."""
+
+    name: str
+    train_x: torch.Tensor  # uint8, N×C×H×W
+    train_y: torch.Tensor  # int64, N
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    class_names: tuple[str, ...]
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.train_x.shape[1:])  # type: ignore[return-value]
+
+
+class DatasetUnavailable(RuntimeError):
+    """A dataset is missing or corrupt; the message is one line telling the user what to do."""
+
+
+Loader = Callable[..., ImageDataset]
+_SOURCES: dict[str, Loader] = {}
+_MODULES = ("digits", "cifar", "synthetic")
+
+
+def data_source(name: str) -> Callable[[Loader], Loader]:
+    """Register ``fn(root: Path, download: bool, **options) -> ImageDataset`` under ``name``."""
+
+    def register(fn: Loader) -> Loader:
+        if name in _SOURCES:
+            raise ValueError(f"data source {name!r} is already registered")
+        _SOURCES[name] = fn
+        return fn
+
+    return register
+
+
+def _import_sources() -> None:
+    for module in _MODULES:
+        importlib.import_module(f"{__name__}.{module}")
+
+
+def source_names() -> list[str]:
+    """Names of all registered data sources."""
+    _import_sources()
+    return sorted(_SOURCES)
+
+
+def load_source(name: str, root: Path, download: bool = True, **options: Any) -> ImageDataset:
+    """Load data source ``name`` from (or into) the cache directory ``root``."""
+    _import_sources()
+    if name not in _SOURCES:
+        raise KeyError(f"unknown data source {name!r}; choose from {', '.join(sorted(_SOURCES))}")
+    return _SOURCES[name](Path(root), download, **options)

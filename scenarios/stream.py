@@ -1,0 +1,60 @@
+"""The contract between scenarios and methods: a :class:`Stream` of :class:`Step` objects.
+
+Labels inside a stream are *incremental class ids*: the classes of the first step are
+0..k-1, those of the second step come next, and so on. ``Stream.class_order`` maps an
+incremental id back to the label of the underlying dataset.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import torch
+
+
+@dataclass(frozen=True)
+class Step:
+    """One event of a stream. A ``learn`` step brings training data for new classes.
+
+    ``task_id`` may be used while learning (e.g. to set up a per-task module); the
+    runner never passes it to ``predict``.
+    """
+
+    index: int
+    kind: Literal["learn"]
+    x: torch.Tensor  # uint8 images N×C×H×W
+    y: torch.Tensor  # int64 incremental class ids
+    classes: tuple[int, ...]  # classes introduced by this step
+    task_id: int
+    num_seen_classes: int  # classes seen once this step is learned
+
+    def __repr__(self) -> str:
+        return f"Step({self.index}, {self.kind}, classes={list(self.classes)}, n={len(self.y)})"
+
+
+@dataclass(frozen=True)
+class Stream:
+    """An ordered list of steps plus the test data they are scored on."""
+
+    name: str
+    source: str
+    steps: list[Step]
+    test_x: torch.Tensor
+    test_y: torch.Tensor  # incremental class ids
+    class_order: tuple[int, ...]  # dataset label of each incremental class id
+    class_names: tuple[str, ...]  # in incremental order
+    options: dict = field(default_factory=dict)  # everything the stream was built from
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_order)
+
+    @property
+    def input_shape(self) -> tuple[int, int, int]:
+        return tuple(self.test_x.shape[1:])  # type: ignore[return-value]
+
+    def seen_test_set(self, step_index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """Test data of every class introduced up to and including ``step_index``."""
+        mask = self.test_y < self.steps[step_index].num_seen_classes
+        return self.test_x[mask], self.test_y[mask]
