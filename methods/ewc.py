@@ -5,7 +5,9 @@ Sources: Kirkpatrick et al., "Overcoming catastrophic forgetting in neural netwo
 F ← γ·F + F_t, anchored at the latest weights).
 
 Loss of a batch: L = CE + (λ/2)·Σ_i F_i·(θ_i − θ*_i)², with F the diagonal empirical Fisher
-(mean over the step's samples of the squared per-sample gradient of the loss). Head rows
+(mean over the step's samples of the squared per-sample gradient of the loss). In
+class-incremental streams EWC is known to stay close to fine-tuning (van de Ven et al.,
+"Three types of incremental learning", Nature Machine Intelligence 2022). Head rows
 of classes added later have no Fisher entry and are not penalised.
 """
 
@@ -49,7 +51,7 @@ class EWC(SupervisedMethod):
     """Cross-entropy plus a quadratic pull towards the weights that mattered for earlier steps."""
 
     def __init__(
-        self, info: StreamInfo, device: torch.device, *, ewc_lambda: float = 5000.0, gamma: float = 1.0, **kwargs
+        self, info: StreamInfo, device: torch.device, *, ewc_lambda: float = 1e5, gamma: float = 1.0, **kwargs
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.ewc_lambda, self.gamma = ewc_lambda, gamma

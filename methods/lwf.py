@@ -17,7 +17,7 @@ from scenarios import Step
 
 from .base import StreamInfo
 from .registry import register_method
-from .supervised import IncrementalClassifier, SupervisedMethod
+from .supervised import IncrementalClassifier, SupervisedMethod, new_class_cross_entropy
 
 
 def distillation_loss(logits: torch.Tensor, teacher_logits: torch.Tensor, temperature: float) -> torch.Tensor:
@@ -50,4 +50,4 @@ class LwF(SupervisedMethod):
         with torch.no_grad():
             teacher_logits = self.teacher(x)
         kd = distillation_loss(logits[:, :known], teacher_logits, self.temperature)
-        return F.cross_entropy(logits[:, known:], y - known) + self.lwf_lambda * kd
+        return new_class_cross_entropy(logits, y, known) + self.lwf_lambda * kd

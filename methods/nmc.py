@@ -23,7 +23,7 @@ from .training import batches
 class NearestClassMean(SupervisedMethod):
     """Frozen features after the first step; logits are cosine similarities to class means."""
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, train_first_step: bool = True, **kwargs) -> None:
+    def __init__(self, info: StreamInfo, device: torch.device, *, train_first_step: bool = False, **kwargs) -> None:
         super().__init__(info, device, **kwargs)
         self.train_first_step = train_first_step
         self.means = torch.empty(0, self.model.backbone.out_dim, device=device)

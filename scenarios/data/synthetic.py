@@ -47,8 +47,8 @@ def load_synthetic(
     """Generate a class-balanced synthetic dataset (``root`` and ``download`` are unused).
 
     The result depends only on the arguments. Templates, train set and test set come from
-    separate random streams derived from ``seed``, so the test set does not change with
-    ``train_per_class``. Samples are shuffled, as in a real dataset's files.
+    separate random streams derived from ``seed`` (a non-negative integer), so the test set
+    does not change with ``train_per_class``. Samples are shuffled, as in a real dataset's files.
     """
     _check_positive(
         num_classes=num_classes,
