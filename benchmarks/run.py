@@ -115,10 +115,7 @@ def execute(args: argparse.Namespace) -> Path:
         raise UsageError(f"unknown scenario {config['scenario']!r}; choose from {', '.join(PRESETS)}")
     hparams, overrides = split_settings(config["settings"], config["method"], method_cls.hyperparameters())
     config["scenario_overrides"] = overrides
-    try:
-        preset = apply_overrides(PRESETS[config["scenario"]], overrides)
-    except TypeError as e:
-        raise UsageError(f"--set scenario.*: {e}") from None
+    preset = apply_overrides(PRESETS[config["scenario"]], overrides)
     device = resolve_device(config["device"])
 
     if args.resume:
@@ -133,7 +130,7 @@ def execute(args: argparse.Namespace) -> Path:
     seed_everything(config["seed"])
     try:
         stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
-    except ValueError as e:
+    except (TypeError, ValueError) as e:
         raise UsageError(f"scenario {preset.name}: {e}") from None
     log = RunLog(run_dir, config, config["wandb"])
     checkpoint = run_dir / CHECKPOINT

@@ -19,7 +19,7 @@ import torch
 
 from leaderboard.schema import SCHEMA_VERSION
 from methods import Method
-from metrics import summarize
+from metrics import summarize_run
 from scenarios import Stream
 
 from .environment import environment
@@ -94,13 +94,19 @@ def run_steps(stream: Stream, state: RunState, run_dir: Path, log: RunLog) -> No
         if method.device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(method.device)
         t0 = time.perf_counter()
-        method.learn(step)
+        if step.kind == "learn":
+            method.learn(step)
+        else:
+            method.forget(step)
         if method.device.type == "cuda":
             torch.cuda.synchronize(method.device)
         t1 = time.perf_counter()
-        x, y = stream.seen_test_set(step.index)
-        per_class = evaluate(method, x, y, step.num_seen_classes)
+        evaluations = {
+            name: {"per_class": evaluate(method, x, y, step.num_seen_classes)}
+            for name, (x, y) in stream.evaluation_sets(step.index).items()
+        }
         t2 = time.perf_counter()
+        per_class = evaluations["seen_test"]["per_class"]
         seen_acc = sum(c for c, _ in per_class.values()) / max(1, sum(t for _, t in per_class.values()))
         record = {
             "step": step.index,
@@ -108,7 +114,7 @@ def run_steps(stream: Stream, state: RunState, run_dir: Path, log: RunLog) -> No
             "train_seconds": t1 - t0,
             "eval_seconds": t2 - t1,
             **_peak_memory(method.device),
-            "evaluations": {"seen_test": {"per_class": per_class}},
+            "evaluations": evaluations,
         }
         state.records.append(record)
         state.next_step = step.index + 1
@@ -116,7 +122,7 @@ def run_steps(stream: Stream, state: RunState, run_dir: Path, log: RunLog) -> No
         save_torch(run_dir / CHECKPOINT, state)
         log.event(
             "step_end",
-            f"step {step.index + 1}/{len(stream.steps)}  classes {list(step.classes)}  "
+            f"step {step.index + 1}/{len(stream.steps)}  {step.kind} classes {list(step.classes)}  "
             f"seen-class accuracy {seen_acc:.4f}  train {t1 - t0:.2f}s  eval {t2 - t1:.2f}s",
             step=step.index,
             seen_class_accuracy=seen_acc,
@@ -127,28 +133,23 @@ def run_steps(stream: Stream, state: RunState, run_dir: Path, log: RunLog) -> No
 
 def build_result(stream: Stream, config: dict, hparams: dict, records: list[dict], device: torch.device) -> dict:
     """The ``result.json`` document: config, environment, raw records and derived metrics."""
-    step_classes = [list(s.classes) for s in stream.steps]
-    per_class = [{int(c): v for c, v in r["evaluations"]["seen_test"]["per_class"].items()} for r in records]
-    scored = summarize(per_class, step_classes)
+    steps = [{"index": s.index, "kind": s.kind, "classes": list(s.classes), "train_size": len(s.y)} for s in stream.steps]
     return {
         "schema_version": SCHEMA_VERSION,
         "method": {"name": config["method"], "hyperparameters": hparams, "plugins": config["plugins"]},
         "scenario": {
             "name": stream.name,
             "source": stream.source,
+            "protocol": stream.protocol,
             "options": stream.options,
             "overrides": config["scenario_overrides"],
             "class_order": list(stream.class_order),
             "class_names": list(stream.class_names),
-            "steps": [
-                {"index": s.index, "kind": s.kind, "classes": list(s.classes), "train_size": len(s.y)}
-                for s in stream.steps
-            ],
+            "steps": steps,
         },
         "seed": config["seed"],
         "environment": environment(device),
-        "accuracy_matrix": scored["accuracy_matrix"],
-        "metrics": scored["metrics"],
+        **summarize_run(stream.protocol, steps, records),
         "steps": records,
         "timing": {
             "train_seconds": sum(r["train_seconds"] for r in records),
@@ -172,11 +173,12 @@ def finish(stream: Stream, state: RunState, config: dict, hparams: dict, run_dir
 
 def summary_table(result: dict) -> str:
     """The accuracy matrix and the headline metrics as plain text."""
-    R = result["accuracy_matrix"]
-    lines = [f"\n{result['method']['name']} on {result['scenario']['name']} (seed {result['seed']})", "accuracy matrix (row: after step i, column: test data of step j)"]
-    for i, row in enumerate(R):
-        lines.append(f"  {i:>3} " + " ".join("   -  " if v is None else f"{v:6.3f}" for v in row))
+    lines = [f"\n{result['method']['name']} on {result['scenario']['name']} (seed {result['seed']})"]
+    if "accuracy_matrix" in result:
+        lines.append("accuracy matrix (row: after step i, column: test data of step j)")
+        for i, row in enumerate(result["accuracy_matrix"]):
+            lines.append(f"  {i:>3} " + " ".join("   -  " if v is None else f"{v:6.3f}" for v in row))
     for name, value in result["metrics"].items():
-        if not isinstance(value, list):
+        if isinstance(value, (int, float)) or value is None:
             lines.append(f"  {name:<30} {'n/a' if value is None or value != value else f'{value:.4f}'}")
     return "\n".join(lines)

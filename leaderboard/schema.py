@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from metrics import summarize
+from metrics import summarize_run
 
 SCHEMA_VERSION = 1
 REQUIRED = {
@@ -14,7 +14,6 @@ REQUIRED = {
     "scenario": dict,
     "seed": int,
     "environment": dict,
-    "accuracy_matrix": list,
     "metrics": dict,
     "steps": list,
 }
@@ -36,25 +35,35 @@ def validate_result(result: Any) -> None:
     steps = result["scenario"].get("steps")
     if not isinstance(steps, list) or not steps:
         raise InvalidResult("scenario.steps must list the classes of every step")
+    if not isinstance(result["scenario"].get("protocol"), str):
+        raise InvalidResult("scenario.protocol must name how the run is scored")
     if len(result["steps"]) != len(steps):
         raise InvalidResult(f"{len(result['steps'])} step records for {len(steps)} scenario steps")
     for record in result["steps"]:
-        per_class = record.get("evaluations", {}).get("seen_test", {}).get("per_class")
-        if not isinstance(per_class, dict) or any(
-            not (isinstance(v, list) and len(v) == 2 and 0 <= v[0] <= v[1]) for v in per_class.values()
-        ):
-            raise InvalidResult(f"step {record.get('step')}: per_class must map class ids to [correct, total]")
+        evaluations = record.get("evaluations")
+        if not isinstance(evaluations, dict) or not evaluations:
+            raise InvalidResult(f"step {record.get('step')}: evaluations are missing")
+        for name, evaluation in evaluations.items():
+            per_class = evaluation.get("per_class") if isinstance(evaluation, dict) else None
+            if not isinstance(per_class, dict) or any(
+                not (isinstance(v, list) and len(v) == 2 and 0 <= v[0] <= v[1]) for v in per_class.values()
+            ):
+                raise InvalidResult(f"step {record.get('step')}, set {name}: per_class must map class ids to [correct, total]")
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_finite(v) for v in value]
+    return value
 
 
 def recompute_metrics(result: dict) -> dict:
-    """Re-derive the accuracy matrix and metrics from the raw per-class records."""
+    """Re-derive every summary (metrics, accuracy matrix, ...) from the raw per-class records,
+    in the form ``result.json`` stores it (non-finite numbers as ``None``)."""
     validate_result(result)
-    step_classes = [s["classes"] for s in result["scenario"]["steps"]]
-    records = [
-        {int(c): v for c, v in r["evaluations"]["seen_test"]["per_class"].items()} for r in result["steps"]
-    ]
-    scored = summarize(records, step_classes)
-    metrics: dict = {}
-    for k, v in scored["metrics"].items():
-        metrics[k] = None if isinstance(v, float) and not math.isfinite(v) else v
-    return {"accuracy_matrix": scored["accuracy_matrix"], "metrics": metrics}
+    scenario = result["scenario"]
+    return _finite(summarize_run(scenario["protocol"], scenario["steps"], result["steps"]))

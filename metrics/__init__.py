@@ -9,9 +9,10 @@ from .accuracy import (
     learning_accuracy,
     seen_class_accuracies,
 )
-from .records import accuracy_matrix, step_test_sizes, summarize
+from .records import SUMMARIES, accuracy_matrix, per_class_counts, step_test_sizes, summarize, summarize_run
 
 __all__ = [
+    "SUMMARIES",
     "accuracy_matrix",
     "average_accuracy",
     "average_incremental_accuracy",
@@ -19,7 +20,9 @@ __all__ = [
     "final_accuracy",
     "forgetting",
     "learning_accuracy",
+    "per_class_counts",
     "seen_class_accuracies",
     "step_test_sizes",
     "summarize",
+    "summarize_run",
 ]

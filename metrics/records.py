@@ -8,7 +8,7 @@ from these records and the classes of each step, by :func:`summarize`.
 
 from __future__ import annotations
 
-from typing import Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 from .accuracy import (
     average_accuracy,
@@ -67,3 +67,29 @@ def summarize(records: Sequence[PerClass], step_classes: Sequence[Sequence[int]]
             "seen_class_accuracy": seen_class_accuracies(square, sizes),
         },
     }
+
+
+def per_class_counts(record: Mapping, set_name: str) -> dict[int, Sequence[int]]:
+    """``{class_id: (correct, total)}`` of evaluation set ``set_name`` in one stored step record."""
+    return {int(c): v for c, v in record["evaluations"][set_name]["per_class"].items()}
+
+
+def class_incremental_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict:
+    """Summary of a class-incremental run from ``result.json``'s ``scenario.steps`` and ``steps``."""
+    return summarize([per_class_counts(r, "seen_test") for r in records], [s["classes"] for s in steps])
+
+
+Summary = Callable[[Sequence[Mapping], Sequence[Mapping]], dict]
+SUMMARIES: dict[str, Summary] = {"class_incremental": class_incremental_summary}
+
+
+def summarize_run(protocol: str, steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict:
+    """Everything a run's result derives from its raw records: at least ``metrics``.
+
+    ``steps`` is the scenario's list of step descriptions and ``records`` the stored
+    per-step evaluation records, both as they appear in ``result.json``. The protocol
+    names the summary function in :data:`SUMMARIES`.
+    """
+    if protocol not in SUMMARIES:
+        raise KeyError(f"no summary for protocol {protocol!r}; known: {', '.join(sorted(SUMMARIES))}")
+    return SUMMARIES[protocol](steps, records)

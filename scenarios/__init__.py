@@ -2,11 +2,12 @@
 
 from .class_incremental import class_incremental_stream, class_order_for, split_sizes
 from .data import DatasetUnavailable, ImageDataset, load_source, source_names
-from .presets import PRESETS, Preset, apply_overrides, build_scenario
+from .presets import PRESETS, PROTOCOLS, Preset, apply_overrides, build_scenario, register_preset, register_protocol
 from .stream import Step, Stream
 
 __all__ = [
     "PRESETS",
+    "PROTOCOLS",
     "DatasetUnavailable",
     "ImageDataset",
     "Preset",
@@ -14,6 +15,8 @@ __all__ = [
     "Stream",
     "apply_overrides",
     "build_scenario",
+    "register_preset",
+    "register_protocol",
     "class_incremental_stream",
     "class_order_for",
     "load_source",

@@ -78,6 +78,7 @@ def class_incremental_stream(
     return Stream(
         name=name or f"{dataset.name}-b{base}inc{increment}",
         source=dataset.name,
+        protocol="class_incremental",
         steps=steps,
         test_x=dataset.test_x,
         test_y=relabel[dataset.test_y],

@@ -1,71 +1,108 @@
-"""Named scenario presets: the protocols a ``--scenario NAME`` flag selects."""
+"""Named scenario presets: the protocols a ``--scenario NAME`` flag selects.
+
+A preset names a data source, a *protocol* (a stream builder registered with
+:func:`register_protocol`, e.g. ``class_incremental``) and the options of both. Modules
+that add protocols register their builders and presets here.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
+import inspect
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from .class_incremental import class_incremental_stream
-from .data import load_source
+from .data import ImageDataset, load_source
 from .stream import Stream
+
+Builder = Callable[..., Stream]
+PROTOCOLS: dict[str, Builder] = {}
+PRESETS: dict[str, "Preset"] = {}
+
+
+def register_protocol(name: str, builder: Builder) -> None:
+    """Register ``builder(dataset, seed, name, **options) -> Stream`` as protocol ``name``."""
+    if name in PROTOCOLS:
+        raise ValueError(f"protocol {name!r} is already registered")
+    PROTOCOLS[name] = builder
 
 
 @dataclass(frozen=True)
 class Preset:
-    """A class-incremental protocol on one data source.
+    """A protocol on one data source.
 
-    ``backbone`` is the network a method uses on this data unless told otherwise.
-    ``source_options`` are passed to the data source (e.g. image size of ``synthetic``).
+    ``options`` go to the protocol's builder (e.g. ``base``/``increment``), ``source_options``
+    to the data source (e.g. ``image_size`` of ``synthetic``). ``backbone`` is the network a
+    method uses on this data unless told otherwise.
     """
 
     name: str
     description: str
     source: str
-    base: int
-    increment: int
+    protocol: str
     backbone: str
-    order: str = "seed"
+    options: dict[str, Any] = field(default_factory=dict)
     source_options: dict[str, Any] = field(default_factory=dict)
 
 
-PRESETS: dict[str, Preset] = {
-    p.name: p
-    for p in [
-        Preset("digits-cil", "sklearn digits 8×8, 5 steps × 2 classes (embedded, no download)", "digits", 0, 2, "mlp"),
-        Preset("digits-cnn-cil", "sklearn digits 8×8 with the small CNN, 5 steps × 2 classes", "digits", 0, 2, "small_cnn"),
-        Preset("cifar10-b0inc2", "CIFAR-10, 5 steps × 2 classes", "cifar10", 0, 2, "resnet18"),
-        Preset("cifar100-b0inc10", "CIFAR-100, 10 steps × 10 classes", "cifar100", 0, 10, "resnet18"),
-        Preset("cifar100-b0inc5", "CIFAR-100, 20 steps × 5 classes", "cifar100", 0, 5, "resnet18"),
-        Preset("cifar100-b50inc10", "CIFAR-100, 50 base classes then 5 steps × 10", "cifar100", 50, 10, "resnet18"),
-        Preset(
-            "synthetic-cil",
-            "generated 32×32 RGB images, 100 classes, 10 steps × 10 (size via scenario.* options)",
-            "synthetic",
-            0,
-            10,
-            "resnet18",
-            source_options={"num_classes": 100, "image_size": 32, "train_per_class": 500, "test_per_class": 100},
-        ),
-    ]
-}
+def register_preset(preset: Preset) -> Preset:
+    """Add ``preset`` to :data:`PRESETS`; names are unique."""
+    if preset.name in PRESETS:
+        raise ValueError(f"scenario preset {preset.name!r} is already registered")
+    PRESETS[preset.name] = preset
+    return preset
 
 
 def apply_overrides(preset: Preset, overrides: dict[str, Any]) -> Preset:
-    """Return ``preset`` with fields or source options replaced by ``overrides``.
+    """Return ``preset`` with ``backbone``, protocol options or source options replaced.
 
-    A key naming a preset field (``base``, ``increment``, ``order``, ``backbone``) replaces
-    it; any other key is a source option (e.g. ``image_size`` for ``synthetic``).
+    A key that the protocol's builder accepts is a protocol option; ``backbone`` replaces
+    the default network; any other key is a data-source option.
     """
-    own = {f.name for f in fields(Preset)} - {"name", "description", "source", "source_options"}
-    changes = {k: v for k, v in overrides.items() if k in own}
-    options = {**preset.source_options, **{k: v for k, v in overrides.items() if k not in own}}
-    return replace(preset, source_options=options, **changes)
+    accepted = set(inspect.signature(PROTOCOLS[preset.protocol]).parameters) - {"dataset", "seed", "name"}
+    options, source_options = dict(preset.options), dict(preset.source_options)
+    backbone = preset.backbone
+    for key, value in overrides.items():
+        if key == "backbone":
+            backbone = value
+        elif key in accepted:
+            options[key] = value
+        else:
+            source_options[key] = value
+    return replace(preset, backbone=backbone, options=options, source_options=source_options)
 
 
 def build_scenario(preset: Preset, seed: int, data_dir: Path, download: bool = True) -> Stream:
-    """Load the preset's data and split it into a stream."""
-    dataset = load_source(preset.source, data_dir, download=download, **preset.source_options)
-    stream = class_incremental_stream(dataset, preset.base, preset.increment, seed, preset.order, name=preset.name)
+    """Load the preset's data and build its stream."""
+    dataset: ImageDataset = load_source(preset.source, data_dir, download=download, **preset.source_options)
+    stream = PROTOCOLS[preset.protocol](dataset, seed=seed, name=preset.name, **preset.options)
     stream.options.update(source_options=dict(preset.source_options), backbone=preset.backbone)
     return stream
+
+
+def _cil(name: str, description: str, source: str, base: int, increment: int, backbone: str, **source_options: Any) -> None:
+    register_preset(
+        Preset(name, description, source, "class_incremental", backbone, {"base": base, "increment": increment}, source_options)
+    )
+
+
+register_protocol("class_incremental", class_incremental_stream)
+_cil("digits-cil", "sklearn digits 8×8, 5 steps × 2 classes (embedded, no download)", "digits", 0, 2, "mlp")
+_cil("digits-cnn-cil", "sklearn digits 8×8 with the small CNN, 5 steps × 2 classes", "digits", 0, 2, "small_cnn")
+_cil("cifar10-b0inc2", "CIFAR-10, 5 steps × 2 classes", "cifar10", 0, 2, "resnet18")
+_cil("cifar100-b0inc10", "CIFAR-100, 10 steps × 10 classes", "cifar100", 0, 10, "resnet18")
+_cil("cifar100-b0inc5", "CIFAR-100, 20 steps × 5 classes", "cifar100", 0, 5, "resnet18")
+_cil("cifar100-b50inc10", "CIFAR-100, 50 base classes then 5 steps × 10", "cifar100", 50, 10, "resnet18")
+_cil(
+    "synthetic-cil",
+    "generated 32×32 RGB images, 100 classes, 10 steps × 10 (size via scenario.* options)",
+    "synthetic",
+    0,
+    10,
+    "resnet18",
+    num_classes=100,
+    image_size=32,
+    train_per_class=500,
+    test_per_class=100,
+)

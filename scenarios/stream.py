@@ -15,19 +15,24 @@ import torch
 
 @dataclass(frozen=True)
 class Step:
-    """One event of a stream. A ``learn`` step brings training data for new classes.
+    """One event of a stream.
 
-    ``task_id`` may be used while learning (e.g. to set up a per-task module); the
-    runner never passes it to ``predict``.
+    A ``learn`` step brings training data ``(x, y)`` for the classes it introduces. A
+    ``forget`` step names the samples ``(x, y)`` to remove (and ``classes``, when whole
+    classes are forgotten); ``retain_x``/``retain_y`` are the data a method may use to
+    repair itself. ``task_id`` may be used while learning (e.g. to set up a per-task
+    module); the runner never passes it to ``predict``.
     """
 
     index: int
-    kind: Literal["learn"]
+    kind: Literal["learn", "forget"]
     x: torch.Tensor  # uint8 images N×C×H×W
     y: torch.Tensor  # int64 incremental class ids
-    classes: tuple[int, ...]  # classes introduced by this step
+    classes: tuple[int, ...]  # classes introduced (learn) or removed (forget) by this step
     task_id: int
-    num_seen_classes: int  # classes seen once this step is learned
+    num_seen_classes: int  # size of the label space once this step is done
+    retain_x: torch.Tensor | None = None
+    retain_y: torch.Tensor | None = None
 
     def __repr__(self) -> str:
         return f"Step({self.index}, {self.kind}, classes={list(self.classes)}, n={len(self.y)})"
@@ -39,6 +44,7 @@ class Stream:
 
     name: str
     source: str
+    protocol: str  # how the stream is scored, a key of metrics.SUMMARIES
     steps: list[Step]
     test_x: torch.Tensor
     test_y: torch.Tensor  # incremental class ids
@@ -58,3 +64,10 @@ class Stream:
         """Test data of every class introduced up to and including ``step_index``."""
         mask = self.test_y < self.steps[step_index].num_seen_classes
         return self.test_x[mask], self.test_y[mask]
+
+    def evaluation_sets(self, step_index: int) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+        """The labelled sets a method is scored on after ``step_index``, by name.
+
+        Streams of other protocols override this to add sets (e.g. forget/retain splits).
+        """
+        return {"seen_test": self.seen_test_set(step_index)}
