@@ -12,6 +12,7 @@ Examples::
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -76,14 +77,12 @@ def new_config(args: argparse.Namespace) -> dict:
         "device": args.device,
         "data_dir": str(args.data_dir),
         "settings": parse_pairs(args.settings),
-        "plugins": args.plugin,
+        "plugins": [str(Path(p).resolve()) if Path(p).is_file() else p for p in args.plugin],
         "wandb": args.wandb,
     }
 
 
 def load_config(run_dir: Path) -> dict:
-    import json
-
     try:
         return json.loads((run_dir / CONFIG).read_text())
     except (OSError, ValueError) as e:
@@ -117,26 +116,21 @@ def execute(args: argparse.Namespace) -> Path:
     config["scenario_overrides"] = overrides
     preset = apply_overrides(PRESETS[config["scenario"]], overrides)
     device = resolve_device(config["device"])
-
-    if args.resume:
-        run_dir = args.resume
-        if (run_dir / RESULT).exists():
-            print(f"{run_dir} already finished", flush=True)
-            return run_dir / RESULT
-    else:
-        run_dir = new_run_dir(args.out, config)
-        write_json(run_dir / CONFIG, {k: v for k, v in config.items() if k != "scenario_overrides"})
+    if args.resume and (args.resume / RESULT).exists():
+        print(f"{args.resume} already finished", flush=True)
+        return args.resume / RESULT
 
     seed_everything(config["seed"])
     try:
         stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
     except (TypeError, ValueError) as e:
         raise UsageError(f"scenario {preset.name}: {e}") from None
-    log = RunLog(run_dir, config, config["wandb"])
-    checkpoint = run_dir / CHECKPOINT
-    if args.resume and checkpoint.exists():
+    checkpoint = args.resume / CHECKPOINT if args.resume else None
+    if checkpoint is not None and checkpoint.exists():
         state: RunState = torch.load(checkpoint, map_location=device, weights_only=False)
         set_rng_state(state.rng)
+        run_dir = args.resume
+        log = RunLog(run_dir, config, config["wandb"])
         log.event("resume", f"resuming {run_dir} at step {state.next_step + 1}/{len(stream.steps)}", step=state.next_step)
     else:
         info = StreamInfo(stream.input_shape, stream.num_classes, len(stream.steps), preset.backbone)
@@ -145,6 +139,9 @@ def execute(args: argparse.Namespace) -> Path:
         except ValueError as e:
             raise UsageError(f"method {config['method']!r}: {e}") from None
         state = RunState(next_step=0, method=method, records=[], rng=rng_state())
+        run_dir = args.resume or new_run_dir(args.out, config)
+        write_json(run_dir / CONFIG, {k: v for k, v in config.items() if k != "scenario_overrides"})
+        log = RunLog(run_dir, config, config["wandb"])
         log.event(
             "run_start",
             f"{config['method']} on {stream.name}: {len(stream.steps)} steps, {stream.num_classes} classes, "

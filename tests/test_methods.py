@@ -11,6 +11,7 @@ from methods.backbones import build_backbone
 from methods.er import ReservoirBuffer
 from methods.ewc import diagonal_fisher
 from methods.supervised import IncrementalClassifier
+from scenarios import PRESETS, build_scenario
 
 INFO = StreamInfo(input_shape=(1, 8, 8), num_classes=10, num_steps=5, backbone="mlp")
 
@@ -101,12 +102,9 @@ def test_fisher_equals_mean_squared_per_sample_gradient():
         assert torch.allclose(fisher[n], expected[n], atol=1e-7)
 
 
-def test_lwf_teacher_is_a_frozen_copy():
+def test_lwf_teacher_is_a_frozen_copy(tmp_path):
     lwf = get_method("lwf")(INFO, torch.device("cpu"), epochs=1)
-    from scenarios import build_scenario, PRESETS
-    import pathlib, tempfile
-
-    stream = build_scenario(PRESETS["digits-cil"], 0, pathlib.Path(tempfile.gettempdir()))
+    stream = build_scenario(PRESETS["digits-cil"], 0, tmp_path)
     lwf.learn(stream.steps[0])
     before = copy.deepcopy(lwf.model.state_dict())
     lwf.learn(stream.steps[1])

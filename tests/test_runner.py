@@ -67,7 +67,7 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, needle):
     code, out, err = run([*args, "--out", str(tmp_path)], capsys)
     assert code == 2
     assert err.count("\n") == 1 and needle in err and "Traceback" not in err
-    assert not list(tmp_path.glob("*/result.json"))
+    assert not any(tmp_path.iterdir()), "a refused run must leave no run folder"
 
 
 def test_list(capsys):
@@ -94,6 +94,7 @@ def test_missing_dataset_offline_is_one_line(tmp_path, capsys, monkeypatch):
     monkeypatch.setattr(cifar, "download_and_extract_archive", offline)
     code, _, err = run(["--method", "er", "--scenario", "cifar100-b0inc10", "--data-dir", str(tmp_path), "--out", str(tmp_path)], capsys)
     assert code == 1 and err.count("\n") == 1 and "cifar100" in err and "Traceback" not in err
+    assert not list(tmp_path.glob("cifar100*")), "a run whose data is missing must leave no run folder"
 
 
 def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, capsys):
