@@ -123,3 +123,12 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, capsys):
     code, out, _ = run([*settings, "--out", str(tmp_path / "straight")], capsys)
     straight = json.loads(Path(out.strip().splitlines()[-1].removeprefix("result: ")).read_text())
     assert resumed["accuracy_matrix"] == straight["accuracy_matrix"]
+
+
+def test_wandb_logs_offline_without_an_account(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    monkeypatch.delenv("WANDB_API_KEY", raising=False)
+    code, out, _ = run(["--method", "finetune", "--wandb", "--out", str(tmp_path), *FAST], capsys)
+    assert code == 0
+    run_dir = Path(out.strip().splitlines()[-1].removeprefix("result: ")).parent
+    assert list(run_dir.glob("wandb/offline-run-*/*.wandb"))
