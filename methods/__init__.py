@@ -5,7 +5,7 @@ from .registry import get_method, load_plugin, method_names, register_method
 
 # Built-in methods register themselves on import.
 from . import er, ewc, finetune, joint, knn, language_model, lwf, nmc, online_baselines, pec, teen, text_unlearning, unlearning, upgd  # noqa: E402,F401  isort: skip
-from . import ease, finetune_vit, l2p, lora, simplecil  # noqa: E402,F401  isort: skip
+from . import ease, finetune_vit, inflora, l2p, lora, simplecil  # noqa: E402,F401  isort: skip
 
 __all__ = [
     "Method",

@@ -2,14 +2,20 @@
 
 Source: Wistuba, Sivaprasad, Balles, Zappella, "Choice of PEFT Technique in Continual
 Learning: Prompt Tuning is Not All You Need" (2024), S-Prompts → S-LoRA; the task
-identification follows the S-Prompts recipe of awslabs/Renate (``KMeans`` with 5 centroids
-per task on frozen-backbone features; a test sample goes to the task of its nearest
-centroid in Euclidean distance). Each task trains a fresh LoRA on the qkv projections of
-every block (B zero-initialised, so training starts from the pre-trained function) and a
-linear head over its classes (CE, labels shifted); its classes are scored by that head
-only, every other class gets −∞. The PEFT kind is an axis (``peft=adapter`` gives one
-adapter set per task, and so on). L2P's key–query selection over a pool of LoRA modules is
-``l2p --set peft=lora`` (registered as ``l2l``).
+identification follows the S-Prompts recipe of awslabs/Renate
+(``src/renate/models/task_identification_strategies.py``: ``KMeans`` with 5 centroids per task on the
+L2-normalised frozen-backbone features of the task's training data; a test sample goes to
+the task of its nearest centroid in Euclidean distance from its L2-normalised feature).
+Each task trains a fresh LoRA on the qkv projections of every block (B zero-initialised,
+so training starts from the pre-trained function) and a linear head over its classes (CE,
+labels shifted); its classes are scored by that head only, every other class gets −∞.
+The PEFT kind is an axis (``peft=adapter`` gives one adapter set per task, and so on).
+L2P's key–query selection over a pool of LoRA modules is ``l2p --set peft=lora``
+(registered as ``l2l``).
+
+The paper's own code and training settings are not public, so ``methods/configs/lora.json``
+flags every value of the real presets as CLUB's own except the 5 centroids per task. The
+LoRA baseline the field compares against is InfLoRA (``inflora``).
 
 :meth:`LoRACL.drop_task` deletes task t's module, head and centroids.
 """
@@ -104,14 +110,15 @@ class LoRACL(TaskModuleDeletion, PretrainedMethod):
         self.model.modules_by_task[key].requires_grad_(False)
         self.model.heads[key].requires_grad_(False)
         self.model.eval()
-        centroids = kmeans_centroids(features(self.vit, step.x, self.device, self), self.centroids_per_task)
+        feats = F.normalize(features(self.vit, step.x, self.device, self), dim=1)
+        centroids = kmeans_centroids(feats, self.centroids_per_task)
         self.centroids = torch.cat([self.centroids, centroids])
         self.centroid_task = torch.cat([self.centroid_task, torch.full((len(centroids),), self.current_task)])
         self.num_seen = step.num_seen_classes
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
-        """The task of each sample's nearest centroid on frozen features."""
-        dist = torch.cdist(self.vit(x).float(), self.centroids.to(x.device))
+        """The task of each sample's nearest centroid on L2-normalised frozen features."""
+        dist = torch.cdist(F.normalize(self.vit(x).float(), dim=1), self.centroids.to(x.device))
         return self.centroid_task.to(x.device)[dist.argmin(1)]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:

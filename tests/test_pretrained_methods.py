@@ -1,4 +1,5 @@
-"""Pre-trained-model methods: the exact checks of methods.md (L2P, EASE, LoRA) and the digits bar."""
+"""Pre-trained-model methods: the exact checks of methods.md (L2P, EASE, LoRA) and the digits bar
+(InfLoRA's own checks are in test_inflora.py)."""
 
 import json
 import os
@@ -152,14 +153,14 @@ def test_drop_task_removes_a_tasks_module_and_classes(digits):
 
 
 def test_config_files_name_real_hyperparameters_and_sources():
-    for method in ["ease", "l2p", "lora", "simplecil", "finetune-vit"]:
+    for method in ["ease", "l2p", "lora", "inflora", "simplecil", "finetune-vit"]:
         doc = config_document(method)
         defaults = get_method(method).hyperparameters()
         assert doc["method"] == method and doc["version"] >= 1
         for preset, entries in doc["presets"].items():
             assert preset in PRESETS, preset
             for key, entry in entries.items():
-                assert key in defaults and entry["source"], (method, preset, key)
+                assert key in defaults and (entry.get("source") or entry.get("club")), (method, preset, key)
     assert preset_hyperparameters("ease", "cub-b0inc10")["lr"] == 0.005
     assert preset_hyperparameters("ease", "digits-cil") == {}
 
@@ -168,14 +169,14 @@ def test_config_files_name_real_hyperparameters_and_sources():
 def digits_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
     found = {}
-    for method in ["finetune", "simplecil", "ease", "lora", "l2p"]:
+    for method in ["finetune", "simplecil", "ease", "lora", "inflora", "l2p"]:
         assert main(["--method", method, "--device", "cpu", "--out", str(out)]) == 0
         (path,) = out.glob(f"digits-cil_{method}_s0_*/result.json")
         found[method] = json.loads(path.read_text())
     return found
 
 
-@pytest.mark.parametrize("method", ["simplecil", "ease", "lora", "l2p"])
+@pytest.mark.parametrize("method", ["simplecil", "ease", "lora", "inflora", "l2p"])
 def test_pretrained_method_beats_finetune_on_digits(digits_results, method):
     result = digits_results[method]
     assert result["metrics"]["final_accuracy"] > digits_results["finetune"]["metrics"]["final_accuracy"]
