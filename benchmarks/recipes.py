@@ -42,7 +42,7 @@ from typing import Any
 
 from leaderboard.schema import RECIPE_FLAGS
 from methods import Method, get_method, method_names
-from methods.configs import method_config
+from methods.configs import ConfigError, method_config
 from scenarios import FORGET_PROTOCOLS, PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, Preset
 
 from .errors import UsageError
@@ -204,7 +204,11 @@ def main(argv: list[str] | None = None) -> int:
     if not pairs:
         print("error: no method runs those real presets (embedded and generated presets always run CLUB's own values)", file=sys.stderr)
         return 2
-    lines, counts = describe(pairs, args.summary)
+    try:
+        lines, counts = describe(pairs, args.summary)
+    except ConfigError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
     print("\n".join(lines))
     print(f"\n{len(pairs)} method × real preset pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
     return 0

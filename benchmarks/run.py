@@ -21,6 +21,7 @@ from pathlib import Path
 import torch
 
 from methods import MethodError, StreamInfo, get_method, load_plugin, method_names
+from methods.configs import ConfigError
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario
 
 from .errors import UsageError
@@ -133,8 +134,6 @@ def execute(args: argparse.Namespace) -> Path:
     check_capability(config["method"], method_cls, PRESETS[config["scenario"]])
     hparams, overrides = split_settings(config["settings"], config["method"], method_cls.hyperparameters())
     recipe = resolve_recipe(config["method"], method_cls, PRESETS[config["scenario"]], hparams)
-    if recipe.warning:
-        print(f"warning: {recipe.warning}", file=sys.stderr, flush=True)
     hparams = {**recipe.values, **hparams}
     config["scenario_overrides"] = overrides
     preset = apply_overrides(PRESETS[config["scenario"]], overrides)
@@ -148,6 +147,8 @@ def execute(args: argparse.Namespace) -> Path:
         stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
     except (TypeError, ValueError) as e:
         raise UsageError(f"scenario {preset.name}: {e}") from None
+    if recipe.warning:
+        print(f"warning: {recipe.warning}", file=sys.stderr, flush=True)
     checkpoint = args.resume / CHECKPOINT if args.resume else None
     if checkpoint is not None and checkpoint.exists():
         state: RunState = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -195,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DatasetUnavailable, MethodError) as e:
+    except (DatasetUnavailable, MethodError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
