@@ -18,8 +18,8 @@ warning line. ``--set`` values always win.
 - ``"modified"``: the user changed a recipe value with ``--set``.
 
 Results written before the flag existed read as ``"unverified"``
-(``leaderboard.schema.RECIPE_UNRECORDED``). ``result["method"]
-["recipe_sources"]`` maps every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
+(``leaderboard.schema.RECIPE_UNRECORDED``). ``result["method"]["recipe_sources"]`` maps
+every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
 ``{"unverified": ...}``, ``{"modified": ...}`` or, for one that does not change what the
 method learns, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online runs
 measure), ``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a
