@@ -65,11 +65,16 @@ def test_each_method_loads_the_weights_its_reference_used():
         assert entry("l2p", preset)["backbone"].value == "vit_base_patch16_224_orig_in21k"  # the port's ViT-B_16.npz
     assert entry("l2p", "imagenet-r-b0inc20")["backbone"].value == "vit_base_patch16_224"  # LAMDA-PILOT
     for preset in ["cifar100-b0inc10", *VIT_PRESETS]:
-        assert entry("simplecil", preset)["backbone"].value == "vit_base_patch16_224"
+        assert entry("simplecil", preset)["backbone"].value == "vit_base_patch16_224_in21k"  # its authors' configs
         assert entry("finetune-vit", preset)["backbone"].value == "vit_base_patch16_224"
         assert entry("ease", preset)["backbone"].value == "vit_base_patch16_224_in21k"
         for method in ["simplecil", "finetune-vit", "ease", "l2p"]:
             assert entry(method, preset)["input_pipeline"].value == "reference"
+
+
+def test_simplecil_values():
+    pinned("simplecil", "vtab-b0inc10", "zhoudw-zdw/RevisitingCIL exps/simplecil/vtab_10_10_vit-b_simplecil.json", backbone="vit_base_patch16_224_in21k")
+    pinned("simplecil", "cub-b0inc10", "zhoudw-zdw/RevisitingCIL exps/simplecil/cub_10_10_vit-b_simplecil.json", backbone="vit_base_patch16_224_in21k")
 
 
 def test_l2p_values():
