@@ -21,12 +21,13 @@ from pathlib import Path
 import torch
 
 from methods import MethodError, StreamInfo, get_method, load_plugin, method_names
-from methods.configs import preset_hyperparameters
+from methods.configs import ConfigError
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario
 
 from .errors import UsageError
 from .files import write_json
 from .logs import RunLog
+from .recipes import resolve_recipe
 from .rng import rng_state, seed_everything, set_rng_state
 from .runner import CHECKPOINT, RESULT, RunState, finish, run_steps
 from .settings import parse_pairs, split_settings
@@ -132,7 +133,8 @@ def execute(args: argparse.Namespace) -> Path:
         raise UsageError(f"scenario {config['scenario']}: {e.args[0]}") from None
     check_capability(config["method"], method_cls, PRESETS[config["scenario"]])
     hparams, overrides = split_settings(config["settings"], config["method"], method_cls.hyperparameters())
-    hparams = {**preset_hyperparameters(config["method"], config["scenario"]), **hparams}
+    recipe = resolve_recipe(config["method"], method_cls, PRESETS[config["scenario"]], hparams)
+    hparams = {**recipe.values, **hparams}
     config["scenario_overrides"] = overrides
     preset = apply_overrides(PRESETS[config["scenario"]], overrides)
     device = resolve_device(config["device"])
@@ -145,6 +147,8 @@ def execute(args: argparse.Namespace) -> Path:
         stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
     except (TypeError, ValueError) as e:
         raise UsageError(f"scenario {preset.name}: {e}") from None
+    if recipe.warning:
+        print(f"warning: {recipe.warning}", file=sys.stderr, flush=True)
     checkpoint = args.resume / CHECKPOINT if args.resume else None
     if checkpoint is not None and checkpoint.exists():
         state: RunState = torch.load(checkpoint, map_location=device, weights_only=False)
@@ -179,7 +183,7 @@ def execute(args: argparse.Namespace) -> Path:
         make_method=lambda: method_cls(info, device, **hparams),
     )
     hparams = {**method_cls.hyperparameters(), **hparams}
-    return finish(stream, state, config, hparams, run_dir, log)
+    return finish(stream, state, config, hparams, run_dir, log, recipe.fields())
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -192,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except (DatasetUnavailable, MethodError) as e:
+    except (DatasetUnavailable, MethodError, ConfigError) as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

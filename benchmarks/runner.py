@@ -241,9 +241,15 @@ def build_result(stream: Stream, config: dict, hparams: dict, records: list[dict
     }
 
 
-def finish(stream: Stream, state: RunState, config: dict, hparams: dict, run_dir: Path, log: RunLog) -> Path:
-    """Write ``result.json`` (atomically), drop the checkpoint, print the summary table."""
+def finish(
+    stream: Stream, state: RunState, config: dict, hparams: dict, run_dir: Path, log: RunLog, recipe: dict[str, Any]
+) -> Path:
+    """Write ``result.json`` (atomically), drop the checkpoint, print the summary table.
+
+    ``recipe`` holds the ``recipe`` flag and ``recipe_sources`` of the method's hyperparameters
+    (``benchmarks.recipes``), stored in ``result["method"]``."""
     result = build_result(stream, config, hparams, state.records, state.method.device)
+    result["method"].update(recipe)
     result["method"]["details"] = state.method.details()
     path = run_dir / RESULT
     write_json(path, result)

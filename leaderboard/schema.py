@@ -8,6 +8,10 @@ from typing import Any
 from metrics import summarize_run
 
 SCHEMA_VERSION = 1
+# ``result["method"]["recipe"]``: where the method's hyperparameter values come from (written by
+# ``benchmarks/recipes.py``); a result without the field reads as ``RECIPE_UNRECORDED``.
+RECIPE_FLAGS = ("reference", "club", "unverified", "modified")
+RECIPE_UNRECORDED = "unverified"
 REQUIRED = {
     "schema_version": int,
     "method": dict,

@@ -1,6 +1,7 @@
 """EASE: Expandable Subspace Ensemble (Zhou, Sun, Ye, Zhan, CVPR 2024), exemplar-free.
 
-Facts from sun-hailong/CVPR24-Ease (see /work/shared/methods.md §2):
+Facts from sun-hailong/CVPR24-Ease (``models/ease.py``, ``backbone/vit_ease.py``,
+``backbone/linears.py``, ``utils/inc_net.py``):
 
 1. Each task t gets a new PEFT module on the frozen ViT (``peft=adapter``, the paper: a
    bottleneck adapter parallel to every block's MLP, 0.1·Up(ReLU(Down(h))), Up zero-init),
@@ -15,6 +16,16 @@ Facts from sun-hailong/CVPR24-Ease (see /work/shared/methods.md §2):
 4. Inference: logit_c = cos(f_i, p_{c,i}) + (α/t)·Σ_{j≠i} cos(f_j, p_{c,j}) for a class of
    task i, t = the number of other subspaces (the common scale σ is dropped: it does not
    change the argmax); ``use_init_ptm`` adds β·cos(f_ptm, p_{c,ptm}) on the plain PTM.
+
+``adapter_num = n ≥ 1`` is the reference's ``moni_adam`` mode (its OmniBenchmark config,
+``adapter_num: 1``): only the first n tasks train an adapter (later tasks train nothing),
+prototypes are computed in the plain PTM and in those n subspaces, the complement runs
+among them, and a sample is scored by one cosine between the concatenation [f_ptm, f_0, …,
+f_{n−1}] and each class's concatenated prototypes (the reference's plain cosine classifier,
+forced ``use_init_ptm``; ``alpha`` and ``beta`` play no part). The reference's feature vector
+also carries the blocks of the later tasks' untrained adapters, whose prototype columns stay
+zero: they scale all logits of a sample by one factor, which changes no prediction, so CLUB
+leaves them out.
 
 :meth:`EASE.drop_task` deletes task t's module and its subspace; its classes can no longer
 be predicted (their logits are −∞), the hook an unlearning baseline builds on.
@@ -31,7 +42,7 @@ from torch import nn
 from scenarios import Step
 
 from .backbones.peft import PEFTPool
-from .base import StreamInfo
+from .base import MethodError, StreamInfo
 from .pretrained import CosineLinear, PretrainedMethod, ViTModel, check_peft, class_means, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -85,15 +96,21 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
         alpha: float = 0.1,
         use_init_ptm: bool = False,
         beta: float = 1.0,
+        adapter_num: int = -1,
         epochs: int = 3,
         batch_size: int = 32,
         lr: float = 0.05,
         weight_decay: float = 5e-4,
         **kwargs,
     ) -> None:
+        """``adapter_num``: −1 trains a module for every task (EASE); n ≥ 1 trains one for the first
+        n tasks only and scores with the PTM block joined (the reference's ``moni_adam``)."""
         self.peft = check_peft(peft)
+        if adapter_num == 0 or adapter_num < -1:
+            raise ValueError(f"adapter_num is -1 (a module per task) or the number of tasks that train one, got {adapter_num}")
         self.rank, self.length, self.prefix_layers = rank, length, prefix_layers
-        self.alpha, self.use_init_ptm, self.beta = alpha, use_init_ptm, beta
+        self.alpha, self.use_init_ptm, self.beta, self.adapter_num = alpha, use_init_ptm, beta, adapter_num
+        self.ptm_block = use_init_ptm or adapter_num >= 1
         super().__init__(info, device, epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay, **kwargs)
         self.num_tasks = 0
         self.task_ids: list[int] = []  # live subspaces, in order
@@ -118,6 +135,9 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
         task = self.num_tasks
         self.num_tasks += 1
         self.current_task, self.known = task, step.num_seen_classes - len(step.classes)
+        if 1 <= self.adapter_num <= task:  # moni_adam: later tasks only add prototypes
+            self.after_step(step)
+            return
         self.model.modules_by_task[str(task)] = self._new_module().to(self.device)
         self.model.proxy = CosineLinear(self.vit.out_dim, len(step.classes)).to(self.device)
         super().learn(step)
@@ -133,22 +153,23 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
 
     def after_step(self, step: Step) -> None:
         task = self.current_task
-        self.model.modules_by_task[str(task)].requires_grad_(False)
-        del self.model.proxy
-        self.task_ids.append(task)
+        if str(task) in self.model.modules_by_task:
+            self.model.modules_by_task[str(task)].requires_grad_(False)
+            del self.model.proxy
+            self.task_ids.append(task)
         classes = list(step.classes)
         num_seen, dim = step.num_seen_classes, self.vit.out_dim
         class_task = torch.full((num_seen,), -1, dtype=torch.long, device=self.device)
         class_task[: len(self.class_task)] = self.class_task
-        class_task[classes] = task
-        protos = torch.zeros(task + 1, num_seen, dim, device=self.device)
+        class_task[classes] = min(task, self.task_ids[-1])  # its own subspace, or the last one there is
+        protos = torch.zeros(self.task_ids[-1] + 1, num_seen, dim, device=self.device)
         protos[: self.protos.shape[0], : self.protos.shape[1]] = self.protos
         self.model.eval()
         for j in self.task_ids:
             feats = features(lambda xb, j=j: self.subspace_features(xb, j), step.x, self.device, self)
             protos[j, classes] = class_means(feats, step.y, classes)
         self.class_task, self.protos = class_task, protos
-        if self.use_init_ptm:
+        if self.ptm_block:
             ptm = torch.zeros(num_seen, dim, device=self.device)
             ptm[: len(self.ptm_protos)] = self.ptm_protos
             ptm[classes] = class_means(features(self.vit, step.x, self.device, self), step.y, classes)
@@ -165,11 +186,17 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
     def logits(self, x: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
         """EASE's scores of ``x`` against subspace prototypes ``protos`` (T×C×D)."""
         live = self.task_ids
+        x = self.vit.prepare(x)  # one view of the images for every subspace
+        class_task = self.class_task
+        alive = class_task >= 0
+        if self.adapter_num >= 1:
+            feats = torch.cat([self.vit(x).float(), *(self.subspace_features(x, j).float() for j in live)], dim=1)
+            weights = torch.cat([self.ptm_protos, *protos[live]], dim=1)
+            out = F.normalize(feats, dim=1) @ F.normalize(weights, dim=1).T
+            return out.masked_fill(~alive, -math.inf)
         cos = torch.stack(
             [F.normalize(self.subspace_features(x, j).float(), dim=1) @ F.normalize(protos[j], dim=1).T for j in live]
         )
-        class_task = self.class_task
-        alive = class_task >= 0
         # Row of each class's own subspace in ``cos`` (task ids stay ascending as tasks are dropped).
         position = torch.searchsorted(torch.tensor(live, device=x.device), class_task.clamp_min(0))
         out = ensemble_logits(cos, position, self.alpha)
@@ -179,6 +206,11 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
 
     def drop_task(self, task: int) -> None:
         """Delete task ``task``'s module and subspace; its classes are no longer predicted."""
+        if self.adapter_num >= 1:
+            raise MethodError(
+                f"ease with adapter_num={self.adapter_num} cannot delete a task: the first tasks' adapters hold "
+                "the prototypes of every later class"
+            )
         if task not in self.task_ids:
             raise ValueError(f"task {task} has no module (live: {self.task_ids})")
         del self.model.modules_by_task[str(task)]

@@ -1,7 +1,7 @@
 """L2P: Learning to Prompt (Wang et al., CVPR 2022), rehearsal-free, with a PEFT axis.
 
-Facts from google-research/l2p and its PyTorch port JH-LEE-KR/l2p-pytorch (see
-/work/shared/methods.md §1):
+Facts from google-research/l2p and its PyTorch port JH-LEE-KR/l2p-pytorch (``prompt.py``,
+``engine.py``, ``vision_transformer.py``, ``configs/cifar100_l2p.py``):
 
 - the query q(x) is the frozen ViT's pre-logit [CLS] feature without prompts;
 - a pool of M entries with learnable keys k_i (uniform(−1, 1)); each sample takes the N
@@ -14,8 +14,8 @@ Facts from google-research/l2p and its PyTorch port JH-LEE-KR/l2p-pytorch (see
   head reads [CLS] (``peft=lora`` is "L2L", Wistuba et al. 2024);
 - one linear head over all classes of the stream; loss = CE(logits with every class
   outside the current task masked to −∞, y) − λ·Σ_selected cos(q, k_i)/B (pull constraint);
-- trainable: pool, keys and head; Adam, gradient norm clipped to 1, optimiser re-created
-  at every task.
+- trainable: pool, keys and head; Adam, gradient norm clipped to ``max_grad_norm`` (1 in
+  the port; 0 turns clipping off, as in LAMDA-PILOT's L2P), optimiser re-created at every task.
 
 Trainable parameters with prompts: M·L·D + M·D + D·C + C (122,980 for D=768, M=10, L=5,
 C=100; 199,880 for C=200, as in LAMDA-PILOT's log).
@@ -103,8 +103,12 @@ class L2P(PretrainedMethod):
         return model
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Logits over every class of the stream, and the pull term Σ_selected cos(q, k)/B."""
+        """Logits over every class of the stream, and the pull term Σ_selected cos(q, k)/B.
+
+        The query and the prompted pass see the same view of the images (one random crop per
+        sample while training, as the reference feeds one augmented batch to both)."""
         model = self.model
+        x = model.vit.prepare(x)
         with torch.no_grad():
             query = model.vit(x)
         sim = F.normalize(query.float(), dim=1) @ F.normalize(model.keys, dim=1).T
@@ -130,7 +134,8 @@ class L2P(PretrainedMethod):
         return F.cross_entropy(logits + mask, y) - self.pull_weight * pull
 
     def before_update(self) -> None:
-        torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.max_grad_norm)
+        if self.max_grad_norm > 0:
+            torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.max_grad_norm)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.model.parameters() if p.requires_grad]

@@ -30,12 +30,37 @@ class PlainSGD(SupervisedMethod):
 
 @register_method("adam")
 class PlainAdam(SupervisedMethod):
-    """Cross-entropy with Adam, lr 0.001."""
+    """Cross-entropy with Adam, lr 0.001.
+
+    ``beta1`` and ``beta2`` are Adam's moment decays (the UPGD paper's Adam baseline uses β1 = 0);
+    ``optimizer=adamw`` decouples the weight decay from the gradient, as that baseline does
+    (mohmdelsayed/upgd ``core/optim/adam.py``).
+    """
 
     online = True
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, lr: float = 0.001, optimizer: str = "adam", **kwargs) -> None:
+    def __init__(
+        self,
+        info: StreamInfo,
+        device: torch.device,
+        *,
+        lr: float = 0.001,
+        optimizer: str = "adam",
+        beta1: float = 0.9,
+        beta2: float = 0.999,
+        **kwargs,
+    ) -> None:
+        if optimizer not in ("adam", "adamw"):
+            raise ValueError(f"the adam method trains with optimizer adam or adamw, got {optimizer!r}")
+        if not (0.0 <= beta1 < 1.0 and 0.0 <= beta2 < 1.0):
+            raise ValueError(f"beta1 and beta2 must be in [0, 1), got {beta1} and {beta2}")
         super().__init__(info, device, lr=lr, optimizer=optimizer, **kwargs)
+        self.beta1, self.beta2 = beta1, beta2
+
+    def make_optimizer(self) -> torch.optim.Optimizer:
+        params = [p for p in self.trainable_parameters() if p.requires_grad]
+        kind = torch.optim.Adam if self.optimizer_name == "adam" else torch.optim.AdamW
+        return kind(params, lr=self.lr, betas=(self.beta1, self.beta2), weight_decay=self.weight_decay)
 
 
 @register_method("l2-init")

@@ -4,6 +4,10 @@
 ``vit_tiny_club`` sized for the data (the embedded digits presets name an MLP); any other
 explicit non-ViT backbone is an error. ``pretrained=false`` asks for random initialisation
 instead of downloading weights. The exact weights used are reported by :meth:`details`.
+``input_pipeline`` turns stored images into network input (:mod:`methods.backbones.vit_input`):
+``reference`` (random resized crops and flips while training, resize 256 + centre crop 224
+when evaluating or computing prototypes, [0, 1] values, as the references) or ``club``
+([−1, 1], bilinear resize, no augmentation; the keyword default, for the embedded digits).
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ from torch import nn
 from .backbones import VIT_NAMES, PEFTViT, build_vit
 from .backbones.peft import PEFT_KINDS
 from .backbones.vit import TINY
+from .backbones.vit_input import PIPELINES
 from .base import StreamInfo
 from .supervised import SupervisedMethod
 
@@ -68,8 +73,12 @@ def check_peft(peft: str) -> str:
 class PretrainedMethod(SupervisedMethod):
     """A :class:`SupervisedMethod` whose model is built around :class:`PEFTViT`."""
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, pretrained: bool = True, **kwargs: Any) -> None:
-        self.pretrained = pretrained
+    def __init__(
+        self, info: StreamInfo, device: torch.device, *, pretrained: bool = True, input_pipeline: str = "club", **kwargs: Any
+    ) -> None:
+        if input_pipeline not in PIPELINES:
+            raise ValueError(f"input_pipeline must be one of {', '.join(PIPELINES)}, got {input_pipeline!r}")
+        self.pretrained, self.input_pipeline = pretrained, input_pipeline
         super().__init__(info, device, **kwargs)
 
     def resolve_backbone(self, backbone: str) -> str:
@@ -82,7 +91,7 @@ class PretrainedMethod(SupervisedMethod):
 
     def frozen_vit(self) -> PEFTViT:
         """The pre-trained ViT with every weight frozen."""
-        vit = build_vit(self.backbone_name, self.info.input_shape, self.pretrained)
+        vit = build_vit(self.backbone_name, self.info.input_shape, self.pretrained, self.input_pipeline)
         return vit.requires_grad_(False).eval()
 
     @property

@@ -13,12 +13,12 @@ with gradient g:
     protecting:      w ← (1 − lr·wd)·w − lr·(g + ξ)⊙(1 − s)
     non-protecting:  w ← (1 − lr·wd)·w − lr·(g + ξ⊙(1 − s)),    ξ ~ N(0, σ²)
 
-Two guards differ from the reference code, as CLUB's method notes ask (methods.md, UPGD
-pitfalls): η is taken from the *bias-corrected* traces, so that the normaliser and the
-numerator are on the same scale (the reference divides a corrected numerator by the max of
-the uncorrected traces, which saturates the sigmoid early in training); and η is clamped to
-the smallest positive float, so that all-zero utilities give s = 0.5 instead of NaN, and
-all-negative utilities give s → 0 (a full step) instead of flipping the ranking.
+Two guards differ from the reference code: η is taken from the *bias-corrected* traces, so
+that the normaliser and the numerator are on the same scale (the reference divides a
+corrected numerator by the max of the uncorrected traces, which saturates the sigmoid early
+in training); and η is clamped to the smallest positive float, so that all-zero utilities
+give s = 0.5 instead of NaN, and all-negative utilities give s → 0 (a full step) instead of
+flipping the ranking.
 """
 
 from __future__ import annotations

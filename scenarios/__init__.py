@@ -1,8 +1,9 @@
 """Scenarios: what happens, in what order. Produces a :class:`Stream` of :class:`Step` objects."""
 
 from .class_incremental import class_incremental_stream, class_order_for, split_sizes
-from .data import DatasetUnavailable, ImageDataset, load_source, source_names
+from .data import DatasetUnavailable, ImageDataset, is_real_source, load_source, source_names
 from .presets import (
+    FORGET_PROTOCOLS,
     PRESETS,
     PROTOCOL_CAPABILITIES,
     PROTOCOL_MODALITY,
@@ -29,6 +30,7 @@ __all__ = [
     "PROTOCOLS",
     "PROTOCOL_MODALITY",
     "DatasetUnavailable",
+    "FORGET_PROTOCOLS",
     "ForgetStream",
     "ImageDataset",
     "Preset",
@@ -47,6 +49,7 @@ __all__ = [
     "forgetting_stream",
     "learn_forget_stream",
     "parse_requests",
+    "is_real_source",
     "load_source",
     "source_names",
     "split_sizes",

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .class_incremental import class_incremental_stream
-from .data import ImageDataset, load_source
+from .data import ImageDataset, is_real_source, load_source
 from .stream import Stream
 
 Builder = Callable[..., Stream]
@@ -21,11 +21,15 @@ PROTOCOLS: dict[str, Builder] = {}
 PROTOCOL_MODALITY: dict[str, str] = {}  # which method registry ("image" or "text") a protocol runs
 PRESETS: dict[str, "Preset"] = {}
 PROTOCOL_CAPABILITIES: dict[str, str] = {}  # protocol -> capability flag a method must set
+FORGET_PROTOCOLS: set[str] = set()  # protocols whose streams contain forget steps
 
 
-def register_protocol(name: str, builder: Builder, *, capability: str | None = None, modality: str = "image") -> None:
+def register_protocol(
+    name: str, builder: Builder, *, capability: str | None = None, modality: str = "image", forgets: bool = False
+) -> None:
     """Register ``builder(dataset, seed, name, **options) -> Stream`` as protocol ``name``,
-    whose streams are run by methods of ``modality`` (``image`` or ``text``).
+    whose streams are run by methods of ``modality`` (``image`` or ``text``); ``forgets=True``
+    when its streams contain forget steps (only methods that implement ``forget`` finish them).
 
     With ``capability="few_shot"`` only methods whose class attribute of that name is true may
     run it (e.g. few-shot sessions, which break methods built for data-rich steps); the runner
@@ -37,6 +41,8 @@ def register_protocol(name: str, builder: Builder, *, capability: str | None = N
     PROTOCOL_MODALITY[name] = modality
     if capability is not None:
         PROTOCOL_CAPABILITIES[name] = capability
+    if forgets:
+        FORGET_PROTOCOLS.add(name)
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,11 @@ class Preset:
     backbone: str
     options: dict[str, Any] = field(default_factory=dict)
     source_options: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def real(self) -> bool:
+        """Whether the preset runs on a published dataset (:func:`scenarios.is_real_source`)."""
+        return is_real_source(self.source)
 
 
 def register_preset(preset: Preset) -> Preset:

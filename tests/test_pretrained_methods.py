@@ -1,4 +1,4 @@
-"""Pre-trained-model methods: the exact checks of methods.md (L2P, EASE, LoRA) and the digits bar
+"""Pre-trained-model methods: exact checks of L2P, EASE and LoRA mechanics, and the digits bar
 (InfLoRA's own checks are in test_inflora.py)."""
 
 import json
@@ -9,10 +9,9 @@ import torch
 import torch.nn.functional as F
 
 from benchmarks.run import main
-from methods import StreamInfo, get_method
+from methods import MethodError, StreamInfo, get_method
 from methods.backbones import WeightsUnavailable, build_backbone, build_vit
 from methods.backbones.peft import PEFT_KINDS, PEFTPool
-from methods.configs import config_document, preset_hyperparameters
 from methods.ease import ensemble_logits, prototype_complement
 from methods.l2p import select_entries
 from scenarios import PRESETS, build_scenario
@@ -30,7 +29,7 @@ def digits():
 def test_l2p_trainable_parameters_of_vit_b16(num_classes, expected):
     info = StreamInfo((3, 224, 224), num_classes, 10, "vit_base_patch16_224")
     method = get_method("l2p")(info, CPU, pretrained=False, pool_size=10, length=5, top_k=5)
-    assert method.vit.out_dim == 768 and method.vit.weights == "vit_base_patch16_224.augreg2_in21k_ft_in1k:random-init"
+    assert method.vit.out_dim == 768 and method.vit.weights == "vit_base_patch16_224.augreg_in21k_ft_in1k:random-init"
     assert method.num_trainable() == 10 * 5 * 768 + 10 * 768 + 768 * num_classes + num_classes == expected
 
 
@@ -120,7 +119,7 @@ def test_ease_reweighting_divides_alpha_by_the_other_subspaces():
 
 
 def test_ease_prototype_complement_between_zero_filled_and_true_prototypes(digits):
-    """methods.md EASE (f): accuracy with old-class blocks zero-filled < complement ≤ oracle."""
+    """Accuracy with old-class blocks zero-filled < with the complement ≤ with the true prototypes."""
     torch.manual_seed(0)
     method = get_method("ease")(DIGITS, CPU, epochs=2)
     for step in digits.steps:
@@ -152,19 +151,6 @@ def test_drop_task_removes_a_tasks_module_and_classes(digits):
         assert not set(pred.tolist()) & set(digits.steps[1].classes)
 
 
-def test_config_files_name_real_hyperparameters_and_sources():
-    for method in ["ease", "l2p", "lora", "inflora", "simplecil", "finetune-vit"]:
-        doc = config_document(method)
-        defaults = get_method(method).hyperparameters()
-        assert doc["method"] == method and doc["version"] >= 1
-        for preset, entries in doc["presets"].items():
-            assert preset in PRESETS, preset
-            for key, entry in entries.items():
-                assert key in defaults and (entry.get("source") or entry.get("club")), (method, preset, key)
-    assert preset_hyperparameters("ease", "cub-b0inc10")["lr"] == 0.005
-    assert preset_hyperparameters("ease", "digits-cil") == {}
-
-
 @pytest.fixture(scope="module")
 def digits_results(tmp_path_factory):
     out = tmp_path_factory.mktemp("runs")
@@ -181,6 +167,8 @@ def test_pretrained_method_beats_finetune_on_digits(digits_results, method):
     result = digits_results[method]
     assert result["metrics"]["final_accuracy"] > digits_results["finetune"]["metrics"]["final_accuracy"]
     assert result["method"]["details"]["backbone_weights"] == "vit_tiny_club:random-init"
+    assert result["method"]["recipe"] == "club"  # the embedded digits run CLUB's own keyword defaults
+    assert result["method"]["hyperparameters"]["input_pipeline"] == "club"
 
 
 def test_usage_errors_are_one_line(capsys):
@@ -188,3 +176,44 @@ def test_usage_errors_are_one_line(capsys):
     assert main(["--method", "l2p", "--set", "backbone=mlp", "--out", os.devnull]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 2 and all(line.startswith("error: ") for line in err)
+
+
+def test_ease_moni_adam_mode_trains_the_first_adapter_only(digits):
+    """adapter_num=1 (the reference's OmniBenchmark mode): one adapter, PTM block joined, plain cosine."""
+    torch.manual_seed(0)
+    method = get_method("ease")(DIGITS, CPU, epochs=1, adapter_num=1)
+    for step in digits.steps:
+        method.learn(step)
+    assert list(method.model.modules_by_task) == ["0"] and method.protos.shape == (1, 10, 64)
+    x = digits.test_x[:100]
+    with torch.no_grad():
+        logits = method.predict(x)
+        ptm = method.vit(x)
+        # The reference scores [f_ptm, f_0, f_1, ..., f_4] against [p_ptm, p_0, 0, ..., 0]; the later
+        # adapters are untrained (zero up-projection), so their features are the PTM's.
+        feats = torch.cat([ptm, method.subspace_features(x, 0), *[ptm] * 4], dim=1)
+        weights = torch.cat([method.ptm_protos, method.protos[0], torch.zeros(10, 4 * 64)], dim=1)
+        reference = F.normalize(feats, dim=1) @ F.normalize(weights, dim=1).T
+    assert torch.equal(logits.argmax(1), reference.argmax(1))
+    ratio = reference / logits
+    assert torch.allclose(ratio, ratio[:, :1].expand_as(ratio), atol=1e-4)  # one positive factor per sample
+    accuracy = (logits.argmax(1) == digits.test_y[:100]).float().mean()
+    assert accuracy > 0.5
+    with pytest.raises(MethodError, match="adapter_num=1 cannot delete a task"):
+        method.drop_task(1)
+
+
+def test_ease_adapter_num_must_be_minus_one_or_positive():
+    with pytest.raises(ValueError, match="adapter_num"):
+        get_method("ease")(DIGITS, CPU, adapter_num=0)
+
+
+def test_l2p_max_grad_norm_zero_leaves_gradients_alone():
+    method = get_method("l2p")(DIGITS, CPU, max_grad_norm=0.0)
+    for p in method.trainable_parameters():
+        p.grad = torch.full_like(p, 10.0)
+    method.before_update()
+    assert all(torch.all(p.grad == 10.0) for p in method.trainable_parameters())
+    method.max_grad_norm = 1.0
+    method.before_update()
+    assert torch.sqrt(sum((p.grad**2).sum() for p in method.trainable_parameters())) == pytest.approx(1.0, rel=1e-4)

@@ -3,14 +3,24 @@
 :class:`PEFTViT` wraps a timm ``VisionTransformer`` and runs it with, optionally, input
 prompts, prefix prompts in chosen blocks, adapters parallel to the MLPs and LoRA on the
 qkv projections (see :mod:`methods.backbones.peft`). It takes uint8 images of any size and
-channel count: they are mapped to [-1, 1] (the mean/std 0.5 of the timm ViT-B/16 weights),
-grey images are repeated to three channels and other sizes resized bilinearly.
+channel count and turns them into network input with one of the pipelines of
+:mod:`methods.backbones.vit_input`: ``reference`` (random resized crops and flips while the
+module is in training mode, resize 256 + centre crop 224 otherwise, values in [0, 1]) or
+``club`` ([−1, 1], bilinear resize, no augmentation). A float tensor is taken to be network
+input already (:meth:`PEFTViT.prepare` applied once, so that several passes over one batch
+see the same random crop).
 
-Names and the exact timm weights they load:
+Names and the exact timm (≥ 0.9) weights they load:
 
-- ``vit_base_patch16_224``: ``vit_base_patch16_224.augreg2_in21k_ft_in1k`` (timm ≥ 0.9's
-  default for that name: ImageNet-21k pre-training, ImageNet-1k fine-tuning);
-- ``vit_base_patch16_224_in21k``: ``vit_base_patch16_224.augreg_in21k`` (21k only);
+- ``vit_base_patch16_224``: ``vit_base_patch16_224.augreg_in21k_ft_in1k``, the file that name
+  loaded in timm 0.6.12, which LAMDA-PILOT and CVPR24-Ease pin (ImageNet-21k AugReg
+  pre-training, ImageNet-1k fine-tuning; timm ≥ 0.9 gives the name another file,
+  ``augreg2_in21k_ft_in1k``, that no reference used);
+- ``vit_base_patch16_224_in21k``: ``vit_base_patch16_224.augreg_in21k`` (AugReg, 21k only), the
+  file ``vit_base_patch16_224_in21k`` loaded in timm 0.6.12 (CVPR24-Ease's in21k runs);
+- ``vit_base_patch16_224_orig_in21k``: ``vit_base_patch16_224.orig_in21k``, the original
+  ImageNet-21k ``ViT-B_16.npz`` of the ViT paper, which google-research/l2p and its PyTorch
+  port JH-LEE-KR/l2p-pytorch load;
 - ``vit_tiny_club``: a 3-block, width-64 ViT sized for the input (2×2 patches of side
   H/2, plus [CLS]) for the embedded 8×8 digits. It has no pre-trained weights: it is
   randomly initialised (timm's ViT init, from the run's seed) and recorded as
@@ -35,11 +45,12 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from ..base import MethodError
-from .image_input import ImageInput
+from .vit_input import PIPELINES, club_view, evaluation_view, training_view, unit_range
 
 TIMM_TAGS = {
-    "vit_base_patch16_224": "vit_base_patch16_224.augreg2_in21k_ft_in1k",
+    "vit_base_patch16_224": "vit_base_patch16_224.augreg_in21k_ft_in1k",
     "vit_base_patch16_224_in21k": "vit_base_patch16_224.augreg_in21k",
+    "vit_base_patch16_224_orig_in21k": "vit_base_patch16_224.orig_in21k",
 }
 TINY = "vit_tiny_club"
 VIT_NAMES = (*TIMM_TAGS, TINY)
@@ -53,14 +64,17 @@ class WeightsUnavailable(MethodError):
 class PEFTViT(nn.Module):
     """A frozen-or-not timm ViT whose forward pass accepts PEFT hooks; ``out_dim`` = width.
 
-    ``weights`` is the exact tag of the weights loaded (``…:random-init`` when none were).
+    ``weights`` is the exact tag of the weights loaded (``…:random-init`` when none were);
+    ``pipeline`` the input pipeline (:data:`~methods.backbones.vit_input.PIPELINES`).
     """
 
-    def __init__(self, vit: VisionTransformer, weights: str) -> None:
+    def __init__(self, vit: VisionTransformer, weights: str, pipeline: str = "club") -> None:
         super().__init__()
+        if pipeline not in PIPELINES:
+            raise ValueError(f"input_pipeline must be one of {', '.join(PIPELINES)}, got {pipeline!r}")
         self.vit = vit
         self.weights = weights
-        self.input = ImageInput()
+        self.pipeline = pipeline
         self.out_dim = vit.embed_dim
         self.depth = len(vit.blocks)
         self.num_prefix_tokens = vit.num_prefix_tokens
@@ -68,13 +82,16 @@ class PEFTViT(nn.Module):
         self.in_chans = vit.patch_embed.proj.in_channels
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
-        """uint8 images → float network input of the ViT's channel count and size."""
-        x = self.input(x)
-        if x.shape[1] != self.in_chans:
-            x = x.expand(-1, self.in_chans, -1, -1) if x.shape[1] == 1 else x.mean(1, keepdim=True)
-        if tuple(x.shape[-2:]) != self.img_size:
-            x = F.interpolate(x, size=self.img_size, mode="bilinear", align_corners=False)
-        return x
+        """uint8 images → float network input of the ViT's channel count and size, through the
+        input pipeline (augmented in training mode with ``reference``); float input is returned
+        as it is (it has been prepared already)."""
+        if x.dtype != torch.uint8:
+            return x
+        x = unit_range(x, self.in_chans)
+        if self.pipeline == "club":
+            return club_view(x, self.img_size)
+        view = training_view if self.training else evaluation_view
+        return view(x, self.img_size[0])
 
     def forward_tokens(
         self,
@@ -130,21 +147,22 @@ def _attention(attn: nn.Module, x: torch.Tensor, prefix, lora) -> torch.Tensor:
     return attn.proj_drop(attn.proj(out))
 
 
-def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = True) -> PEFTViT:
-    """The ViT called ``name`` (one of :data:`VIT_NAMES`) for images of shape C×H×W."""
+def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = True, pipeline: str = "club") -> PEFTViT:
+    """The ViT called ``name`` (one of :data:`VIT_NAMES`) for images of shape C×H×W, fed by
+    input pipeline ``pipeline``."""
     if name == TINY:
-        return _tiny_vit(input_shape)
+        return _tiny_vit(input_shape, pipeline)
     if name not in TIMM_TAGS:
         raise ValueError(f"unknown ViT {name!r}; choose from {', '.join(VIT_NAMES)}")
     tag = TIMM_TAGS[name]
     if not pretrained:
-        return PEFTViT(timm.create_model(tag, pretrained=False, num_classes=0), f"{tag}:random-init")
+        return PEFTViT(timm.create_model(tag, pretrained=False, num_classes=0), f"{tag}:random-init", pipeline)
     _check_downloadable(tag)
     try:
         vit = timm.create_model(tag, pretrained=True, num_classes=0)
     except Exception as e:  # noqa: BLE001 - any hub/IO failure is the same user-facing problem
         raise WeightsUnavailable(f"could not load pretrained weights {tag}: {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} (or --set pretrained=false)") from None
-    return PEFTViT(vit, tag)
+    return PEFTViT(vit, tag, pipeline)
 
 
 def _check_downloadable(tag: str) -> None:
@@ -175,7 +193,7 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
         return False
 
 
-def _tiny_vit(input_shape: tuple[int, int, int]) -> PEFTViT:
+def _tiny_vit(input_shape: tuple[int, int, int], pipeline: str) -> PEFTViT:
     c, h, _ = input_shape
     vit = VisionTransformer(img_size=h, patch_size=max(1, h // 2), in_chans=c, num_classes=0, **TINY_CONFIG)
-    return PEFTViT(vit, f"{TINY}:random-init")
+    return PEFTViT(vit, f"{TINY}:random-init", pipeline)

@@ -53,6 +53,7 @@ class DatasetUnavailable(RuntimeError):
 
 Loader = Callable[..., ImageDataset]
 _SOURCES: dict[str, Loader] = {}
+_MADE_BY_CLUB: set[str] = set()  # sources CLUB embeds or generates (see :func:`is_real_source`)
 _MODULES = (
     "digits",
     "cifar",
@@ -69,13 +70,19 @@ _MODULES = (
 )
 
 
-def data_source(name: str) -> Callable[[Loader], Loader]:
-    """Register ``fn(root: Path, download: bool, **options) -> ImageDataset`` under ``name``."""
+def data_source(name: str, *, real: bool = True) -> Callable[[Loader], Loader]:
+    """Register ``fn(root: Path, download: bool, **options) -> ImageDataset`` under ``name``.
+
+    ``real=False`` marks data that CLUB itself embeds or generates (the digits, the synthetic
+    images, the fictitious-facts miniature): no published recipe exists for them.
+    """
 
     def register(fn: Loader) -> Loader:
         if name in _SOURCES:
             raise ValueError(f"data source {name!r} is already registered")
         _SOURCES[name] = fn
+        if not real:
+            _MADE_BY_CLUB.add(name)
         return fn
 
     return register
@@ -90,6 +97,16 @@ def source_names() -> list[str]:
     """Names of all registered data sources."""
     _import_sources()
     return sorted(_SOURCES)
+
+
+def is_real_source(name: str) -> bool:
+    """Whether ``name`` is a published dataset (CIFAR, CUB, TOFU, ...), as opposed to data CLUB
+    embeds or generates. This is the one place that decides it: a preset on a real source is a
+    *real preset*, whose method recipes must come from a reference or say they do not."""
+    _import_sources()
+    if name not in _SOURCES:
+        raise KeyError(f"unknown data source {name!r}; choose from {', '.join(sorted(_SOURCES))}")
+    return name not in _MADE_BY_CLUB
 
 
 def load_source(name: str, root: Path, download: bool = True, **options: Any) -> ImageDataset:

@@ -10,7 +10,7 @@ import torch
 from . import ImageDataset, data_source
 
 
-@data_source("digits")
+@data_source("digits", real=False)
 def load_digits(root: Path, download: bool = True, test_fraction: float = 0.2, split_seed: int = 0) -> ImageDataset:
     """1,797 grey 8×8 digits (values 0..16 scaled to 0..255), split per class into train/test.
 

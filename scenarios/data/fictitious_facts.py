@@ -114,7 +114,7 @@ def forget_author_count(num_authors: int, split: str) -> int:
     return max(1, int(round(FORGET_FRACTIONS[split] * num_authors)))
 
 
-@data_source("fictitious-facts")
+@data_source("fictitious-facts", real=False)
 def load_fictitious_facts(
     root: Path,
     download: bool = True,

@@ -33,7 +33,7 @@ _BRIGHTNESS_STD = 16.0
 _CHUNK_VALUES = 1 << 22  # float32 values rendered at a time (16 MiB per buffer)
 
 
-@data_source("synthetic")
+@data_source("synthetic", real=False)
 def load_synthetic(
     root: Path,
     download: bool = True,
