@@ -1,0 +1,67 @@
+"""Real runs for the leaderboard tests, made once per test process and shared by every module.
+
+``real_result(method, scenario)`` runs ``benchmarks.run`` in this process (no interpreter
+start-up) on a digits preset with seed 0 and returns a fresh copy of its ``result.json``.
+``variant(result, i)`` makes distinct, still valid results from one run cheaply (another value
+of a hyperparameter the scenario and the records do not depend on), so content hashes differ.
+"""
+
+from __future__ import annotations
+
+import atexit
+import contextlib
+import copy
+import functools
+import io
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pytest
+
+RUNS = Path(tempfile.mkdtemp(prefix="club-leaderboard-runs-"))
+atexit.register(shutil.rmtree, RUNS, ignore_errors=True)
+DEFAULT_METHODS = ("finetune", "ewc", "lwf", "nmc", "er", "joint")
+
+
+@functools.cache
+def _run(method: str, scenario: str, extra: tuple[str, ...]) -> str:
+    import torch
+
+    from benchmarks.run import main
+
+    torch.set_num_threads(1)
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = main(["--method", method, "--scenario", scenario, "--device", "cpu", "--out", str(RUNS), *extra])
+    assert code == 0, out.getvalue()[-2000:]
+    return Path(out.getvalue().strip().splitlines()[-1].removeprefix("result: ")).read_text()
+
+
+def real_result(method: str = "finetune", scenario: str = "digits-cil", *extra: str) -> dict:
+    """``result.json`` of a real run (seed 0, CPU), as a new dict on every call."""
+    return json.loads(_run(method, scenario, tuple(extra)))
+
+
+def variant(result: dict, i: int, method: str | None = None) -> dict:
+    """A copy of ``result`` that differs in a hyperparameter value (and optionally the method name)."""
+    doc = copy.deepcopy(result)
+    doc["method"]["hyperparameters"]["variant"] = i
+    if method is not None:
+        doc["method"]["name"] = method
+    return doc
+
+
+def service(variable: str) -> str:
+    """The value of a service variable (PostgreSQL URL, Chromium path): skip without it, but fail in CI."""
+    value = os.environ.get(variable)
+    if not value and variable == "CLUB_TEST_CHROMIUM" and Path("/usr/bin/chromium").exists():
+        value = "/usr/bin/chromium"
+    if not value:
+        message = f"{variable} is not set"
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"{message}: CI must run this test")
+        pytest.skip(message)
+    return value
