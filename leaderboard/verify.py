@@ -42,6 +42,7 @@ RECIPES = ("reference", "club", "unverified", "modified")
 #: recomputation is the runner's own code, but library versions may change the last digits.
 TOLERANCE = 1e-6
 MAX_METHOD_NAME = 200
+INT64 = 2**63  # seeds and counts are stored as 64-bit integers
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 
 
@@ -161,8 +162,9 @@ def _check_records(result: dict) -> None:
         for key in ("train_seconds", "eval_seconds"):
             if not isinstance(record.get(key), (int, float)) or isinstance(record.get(key), bool) or record[key] < 0:
                 raise InvalidResult(f"step {i}: {key} must be a number of seconds ≥ 0")
-        if type(record.get("peak_memory_bytes")) is not int:
-            raise InvalidResult(f"step {i}: peak_memory_bytes must be an integer")
+        memory = record.get("peak_memory_bytes")
+        if type(memory) is not int or not 0 <= memory < INT64:
+            raise InvalidResult(f"step {i}: peak_memory_bytes must be a 64-bit integer ≥ 0")
 
 
 def _text(document: dict, *path: str) -> str:
@@ -179,6 +181,8 @@ def _check_provenance(result: dict) -> None:
     name = _text(result, "method", "name")
     if len(name) > MAX_METHOD_NAME:
         raise InvalidResult(f"method.name is longer than {MAX_METHOD_NAME} characters")
+    if not -INT64 < result["seed"] < INT64:
+        raise InvalidResult(f"seed {result['seed']} does not fit in 64 bits")
     _text(result, "environment", "packages", "club")
     _text(result, "environment", "git_commit")
     for key in ("python", "platform", "device"):
@@ -290,7 +294,7 @@ def _compute(result: dict) -> dict[str, Any]:
     trained = [r.get("trained_parameters") for r in records]
     parameters = result["method"].get("trainable_parameters")
     if any(n is not None for n in trained):
-        if not all(type(n) is int and n >= 0 for n in trained):
+        if not all(type(n) is int and 0 <= n < INT64 for n in trained):
             raise InvalidResult("steps: trained_parameters must be a count ≥ 0 in every step record")
         if parameters != max(trained):
             raise InvalidResult(f"method.trainable_parameters: claimed {_show(parameters)}, recomputed {max(trained)}")

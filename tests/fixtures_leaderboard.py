@@ -65,3 +65,34 @@ def service(variable: str) -> str:
             pytest.fail(f"{message}: CI must run this test")
         pytest.skip(message)
     return value
+
+
+@contextlib.contextmanager
+def postgres_database():
+    """A fresh PostgreSQL database on the test server (``CLUB_TEST_POSTGRES_URL``), dropped afterwards."""
+    import uuid
+
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    admin_url = make_url(service("CLUB_TEST_POSTGRES_URL"))
+    name = f"club_lb_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(admin_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    try:
+        yield admin_url.set(database=name).render_as_string(hide_password=False)
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database(request, tmp_path):
+    """A database URL for a fresh store: a SQLite file, and a PostgreSQL database when one is available."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'leaderboard.db'}"
+    else:
+        with postgres_database() as url:
+            yield url
