@@ -55,7 +55,7 @@ class Submission(Base):
     wall_seconds: Mapped[float] = mapped_column(Float)
     peak_memory_bytes: Mapped[int] = mapped_column(BigInteger)
     trainable_parameters: Mapped[int | None] = mapped_column(BigInteger, nullable=True)
-    derived: Mapped[str] = mapped_column(Text)  # JSON {"summary": recomputed summary, "curve": per-step curve}
+    derived: Mapped[str] = mapped_column(Text)  # JSON {"summary": recomputed, "curve": per step, "config": verify.config_of}
     document: Mapped[str] = deferred(mapped_column(Text))  # the canonical JSON of the result
 
     def derived_data(self) -> dict[str, Any]:
@@ -206,7 +206,7 @@ class Store:
             wall_seconds=verified.compute["wall_seconds"],
             peak_memory_bytes=verified.compute["peak_memory_bytes"],
             trainable_parameters=verified.compute["trainable_parameters"],
-            derived=json.dumps({"summary": verified.summary, "curve": verified.curve}, allow_nan=False),
+            derived=json.dumps({"summary": verified.summary, "curve": verified.curve, "config": verified.config}, allow_nan=False),
             document=verified.canonical,
         )
         existing = self._id_of(verified.content_hash)

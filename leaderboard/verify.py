@@ -80,6 +80,11 @@ class Verified:
     def recipe(self) -> str:
         return self.document["method"].get("recipe", "unverified")
 
+    @property
+    def config(self) -> dict[str, Any]:
+        """What a row's runs share besides the code: hyperparameters, scenario overrides, plugin files."""
+        return config_of(self.document)
+
 
 def default_data_dir() -> Path:
     """Where scenarios are rebuilt from: ``$CLUB_DATA`` or ``~/.cache/club``, as for the runner."""
@@ -308,17 +313,24 @@ def _compute(result: dict) -> dict[str, Any]:
     }
 
 
-def group_key(result: dict) -> str:
-    """Identity of the runs one board row aggregates over seeds: preset, method name, its
-    hyperparameters, scenario overrides, plugin file names and source hashes."""
+def config_of(result: dict) -> dict[str, Any]:
+    """The method's hyperparameters, the scenario overrides and the plugin file names of a result."""
     method = result["method"]
-    identity = {
-        "preset": result["scenario"]["name"],
-        "method": method["name"],
+    return {
         "hyperparameters": method["hyperparameters"],
         "overrides": result["scenario"]["overrides"],
         "plugins": [Path(p).name for p in method.get("plugins", [])],
-        "source_sha256": method["source_sha256"],
+    }
+
+
+def group_key(result: dict) -> str:
+    """Identity of the runs one board row aggregates over seeds: preset, method name, its
+    configuration (:func:`config_of`) and the SHA-256 of its source files."""
+    identity = {
+        "preset": result["scenario"]["name"],
+        "method": result["method"]["name"],
+        **config_of(result),
+        "source_sha256": result["method"]["source_sha256"],
     }
     return sha256_text(canonical_json(identity))
 
