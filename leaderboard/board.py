@@ -202,3 +202,12 @@ def _rank(rows: list[dict[str, Any]], track: Track, single_seed_last: bool) -> N
             here, above = row["values"][track.primary], rows[i - 1]["values"][track.primary]
             if here["low"] is not None and above["low"] is not None:
                 row["separable_from_previous"] = here["high"] < above["low"] or above["high"] < here["low"]
+
+
+def board_of(stored: Any, single_seed_last: bool = True) -> dict[str, Any]:
+    """The board of a stored preset (``store.Board``): its submissions with their latest replay outcome."""
+    runs = []
+    for submission in stored.submissions:
+        verification = stored.verifications.get(submission.id)
+        runs.append(Run.from_submission(submission, verification.outcome if verification else None))
+    return build_board(stored.preset, stored.family, runs, single_seed_last)

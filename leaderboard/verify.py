@@ -349,9 +349,9 @@ def verify_result(document: Any, data_dir: Path | None = None) -> Verified:
     track = track_of(document["scenario"]["protocol"])
     if track is None:
         raise InvalidResult(f"scenario.protocol {document['scenario']['protocol']!r} has no leaderboard track")
-    _check_records(document)
     _check_provenance(document)
     _check_scenario(document, data_dir or default_data_dir())
+    _check_records(document)
     try:
         summary = recompute_metrics(document)
         curve = track.curve(document, summary)
