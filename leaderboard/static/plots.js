@@ -115,7 +115,11 @@ const ClubPlots = (() => {
       const dot = el("circle", { cx: x(p.x), cy: y(p.y), r: 4, fill: colour, class: "point" });
       dot.appendChild(el("title", {}, `${p.name}: ${p.y.toFixed(4)} at ${label(p.x)}`));
       svg.appendChild(dot);
-      if (usable.length <= LABELLED_POINTS) svg.appendChild(el("text", { x: x(p.x) + 6, y: y(p.y) - 5, fill: colour, class: "point-label" }, p.name));
+      if (usable.length <= LABELLED_POINTS) {
+        const right = x(p.x) > WIDTH * 0.6;
+        const name = p.name.length > 32 ? p.name.slice(0, 31) + "…" : p.name;
+        svg.appendChild(el("text", { x: x(p.x) + (right ? -6 : 6), y: y(p.y) - 5, fill: colour, class: "point-label", "text-anchor": right ? "end" : "start" }, name));
+      }
     });
     container.replaceChildren(svg);
   }
