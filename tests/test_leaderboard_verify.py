@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from fixtures_leaderboard import real_result, variant
 from leaderboard import InvalidResult
-from leaderboard.verify import MalformedJSON, canonical_json, parse_document, sha256_text, verify_result
+from leaderboard.verify import MalformedJSON, ScenarioUnavailable, canonical_json, parse_document, sha256_text, verify_result
 
 
 @pytest.mark.parametrize(
@@ -22,10 +22,12 @@ from leaderboard.verify import MalformedJSON, canonical_json, parse_document, sh
         ("finetune", "digits-online-cil", "online", 5),
         ("ssd", "digits-forget-class", "unlearning", 2),
         ("ssd", "digits-cil-forget", "unlearning", 7),
+        ("ga", "facts-forget10", "language", 2),
     ],
 )
-def test_real_results_of_every_image_family_are_accepted(method, scenario, family, steps):
-    result = real_result(method, scenario, "--set", "epochs=1")
+def test_real_results_of_every_family_are_accepted(method, scenario, family, steps):
+    tiny_qa = ["--set", "scenario.num_authors=4", "--set", "scenario.finetune_epochs=2", "--set", "max_new_tokens=4"]
+    result = real_result(method, scenario, "--set", "epochs=1", *(tiny_qa if family == "language" else []))
     verified = verify_result(result)
     assert verified.track.family == family and verified.preset == scenario and verified.method == method
     assert len(verified.curve) == steps and all(v is None or 0 <= v <= 1 for v in verified.curve)
@@ -135,3 +137,10 @@ def test_any_changed_summary_number_is_refused_with_both_values(key, delta):
     with pytest.raises(InvalidResult) as refused:
         verify_result(doc)
     assert str(refused.value) == f"metrics.{key}: claimed {json.dumps(recomputed + delta)}, recomputed {json.dumps(recomputed)}"
+
+
+def test_a_scenario_whose_data_is_not_here_cannot_be_checked(tmp_path):
+    doc = real_result()
+    doc["scenario"]["name"] = "cifar10-b0inc2"
+    with pytest.raises(ScenarioUnavailable, match="cannot rebuild scenario cifar10-b0inc2 to check it: .*cifar10"):
+        verify_result(doc, data_dir=tmp_path)
