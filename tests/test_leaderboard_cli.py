@@ -74,6 +74,7 @@ def test_show_prints_the_board_and_refuses_an_unknown_one(tmp_path, capsys):
     lines = out.splitlines()
     assert code == 0 and lines[0].startswith("digits-cil — Class-incremental learning, ranked by final_accuracy")
     assert lines[2].startswith("1 (single seed)  finetune  0.192")
+    assert cli(capsys, "show", "digits-cil", "--mixed-seeds", "--db", db)[0] == 0
     code, out, err = cli(capsys, "show", "cifar100-b0inc10", "--db", db)
     assert code == 2 and err == "error: no entries on board 'cifar100-b0inc10' (boards: digits-cil)\n"
 

@@ -49,6 +49,8 @@ def test_submit_then_read_boards_entries_records_and_pages(database):
         assert records.headers["content-disposition"].startswith("attachment")
         assert records.json() == doc and records.text == canonical_json(doc)  # every raw record, as submitted
 
+        assert board["single_seed_last"] and not client.get("/api/boards/digits-cil?seeds=mixed").json()["single_seed_last"]
+        assert "rank them below" in client.get("/boards/digits-cil?seeds=mixed").text
         page = client.get("/boards/digits-cil")
         assert page.status_code == 200 and "script-src 'self'" in page.headers["content-security-policy"]
         assert client.get(f"/entries/{entry}").status_code == 200 and "Provenance" in client.get(f"/entries/{entry}").text
@@ -155,3 +157,11 @@ def test_too_many_requests_is_429(tmp_path):
         limited = client.get("/")
         assert limited.status_code == 429 and limited.headers["retry-after"] == "60"
         assert client.get("/static/leaderboard.css").status_code == 200  # static files are not counted
+
+
+def test_a_scenario_the_server_cannot_rebuild_is_503(secured):
+    live, client, token = secured
+    doc = real_result()
+    doc["scenario"]["name"] = "cifar10-b0inc2"  # its data is not in the server's data directory
+    reply = post(client, doc, token)
+    assert reply.status_code == 503 and reply.json()["error"].startswith("cannot rebuild scenario cifar10-b0inc2 to check it")
