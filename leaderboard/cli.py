@@ -128,6 +128,7 @@ def _post(server: str, token: str, body: bytes) -> tuple[int, dict[str, Any]]:
 
 
 def submit(args: argparse.Namespace) -> int:
+    from .store import DuplicateSubmission
     from .verify import ScenarioUnavailable, parse_document, verify_result
 
     if args.server and not args.token:
@@ -160,8 +161,6 @@ def submit(args: argparse.Namespace) -> int:
                 continue
             print(f"accepted: {path} → entry {reply['id']} at {args.server.rstrip('/')}{reply['page']}")
         else:
-            from .store import DuplicateSubmission
-
             try:
                 entry = store.add(verified, "local")
             except DuplicateSubmission as e:
