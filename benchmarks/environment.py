@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import platform
 import subprocess
 import sys
@@ -47,3 +48,27 @@ def environment(device: torch.device) -> dict:
         "torch_threads": torch.get_num_threads(),
         "git_commit": git_commit(),
     }
+
+
+ROOT = Path(__file__).resolve().parent.parent
+CLUB_PACKAGES = ("benchmarks", "leaderboard", "methods", "metrics", "scenarios")
+
+
+def source_sha256(method_cls: type, plugins: list[str]) -> dict[str, str]:
+    """SHA-256 of every source file defining ``method_cls`` and its CLUB or plugin base classes.
+
+    Keys are paths relative to the repository root for CLUB's packages, and the file name for
+    plugins (``--plugin`` files, imported as ``club_plugin_<stem>``, and ``--plugin`` modules).
+    Classes of other libraries (and ``object``) are left out.
+    """
+    hashes: dict[str, str] = {}
+    for klass in method_cls.__mro__:
+        name = klass.__module__
+        file = getattr(sys.modules.get(name), "__file__", None)
+        plugin = name.startswith("club_plugin_") or any(name == p or name.startswith(p + ".") for p in plugins)
+        if file is None or not (plugin or name.split(".")[0] in CLUB_PACKAGES):
+            continue
+        path = Path(file).resolve()
+        key = path.relative_to(ROOT).as_posix() if not plugin and path.is_relative_to(ROOT) else path.name
+        hashes[key] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return hashes

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 import torch
+from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from leaderboard.schema import SCHEMA_VERSION
 from methods import Method
@@ -22,7 +23,7 @@ from metrics import summarize_run
 from scenarios import OnlineStream, Stream
 from scenarios.qa import QASet
 
-from .environment import environment
+from .environment import environment, source_sha256
 from .files import save_torch, write_json
 from .logs import RunLog
 from .online import learn_online, probe_features
@@ -133,6 +134,29 @@ def _peak_memory(device: torch.device) -> dict[str, Any]:
     return {"peak_memory_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, "memory_kind": "cpu_max_rss"}
 
 
+class UpdatedParameters:
+    """Counts the distinct parameters that any optimiser updates while it is active (through
+    torch's global optimiser hook): the parameters a method trains during a step."""
+
+    def __init__(self) -> None:
+        self.sizes: dict[int, int] = {}
+
+    def __call__(self, optimizer: torch.optim.Optimizer, args: Any, kwargs: Any) -> None:
+        for group in optimizer.param_groups:
+            self.sizes.update((id(p), p.numel()) for p in group["params"] if p.grad is not None)
+
+    def __enter__(self) -> "UpdatedParameters":
+        self.handle = register_optimizer_step_pre_hook(self)
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.handle.remove()
+
+    @property
+    def count(self) -> int:
+        return sum(self.sizes.values())
+
+
 def run_steps(
     stream: Stream,
     state: RunState,
@@ -164,13 +188,14 @@ def run_steps(
             torch.cuda.reset_peak_memory_stats(method.device)
         t0 = time.perf_counter()
         online = None
-        if step.kind == "learn" and online_stream:
-            online = learn_online(method, stream, step, label_space)  # predict each batch, then train on it
-            label_space = online["label_space"]
-        elif step.kind == "learn":
-            method.learn(step)
-        else:
-            method.forget(step if method.needs_retain else replace(step, retain_x=None, retain_y=None))
+        with UpdatedParameters() as updated:
+            if step.kind == "learn" and online_stream:
+                online = learn_online(method, stream, step, label_space)  # predict each batch, then train on it
+                label_space = online["label_space"]
+            elif step.kind == "learn":
+                method.learn(step)
+            else:
+                method.forget(step if method.needs_retain else replace(step, retain_x=None, retain_y=None))
         if method.device.type == "cuda":
             torch.cuda.synchronize(method.device)
         t1 = time.perf_counter()
@@ -185,6 +210,7 @@ def run_steps(
             "train_seconds": t1 - t0,
             "eval_seconds": t2 - t1,
             **_peak_memory(method.device),
+            "trained_parameters": updated.count,
             "evaluations": evaluations,
             **({"online": online} if online else {}),
             **({"probe": probe} if probe else {}),
@@ -251,6 +277,9 @@ def finish(
     result = build_result(stream, config, hparams, state.records, state.method.device)
     result["method"].update(recipe)
     result["method"]["details"] = state.method.details()
+    result["method"]["source_sha256"] = source_sha256(type(state.method), config["plugins"])
+    # The most parameters trained within one step (0 for a method that trains nothing).
+    result["method"]["trainable_parameters"] = max(r["trained_parameters"] for r in state.records)
     path = run_dir / RESULT
     write_json(path, result)
     if isinstance(stream, OnlineStream):
