@@ -41,7 +41,7 @@ def test_submit_then_read_boards_entries_records_and_pages(database):
         assert board["rows"][0]["values"]["trainable_parameters"]["mean"] == doc["method"]["trainable_parameters"]
 
         view = client.get(f"/api/entries/{entry}").json()
-        assert view["submitter"] == "alice" and view["method"] == "finetune" and view["recipe"] == "unverified"
+        assert view["submitter"] == "alice" and view["method"] == "finetune" and view["recipe"] == doc["method"]["recipe"] == "club"
         assert view["provenance"]["source_sha256"] == doc["method"]["source_sha256"]
         assert view["provenance"]["git_commit"] == doc["environment"]["git_commit"]
         assert view["metrics"]["final_accuracy"] == pytest.approx(doc["metrics"]["final_accuracy"])

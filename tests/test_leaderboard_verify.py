@@ -117,6 +117,8 @@ def test_strict_json_refuses_nan_and_malformed_text():
 
 def test_a_result_without_a_recipe_flag_is_unverified_and_seeds_share_a_row():
     doc = real_result()
+    assert verify_result(doc).recipe == doc["method"]["recipe"] == "club"  # digits: CLUB's own values
+    del doc["method"]["recipe"]
     assert verify_result(doc).recipe == "unverified"
     other_seed = copy.deepcopy(doc)
     other_seed["seed"] = 1  # its scenario would differ; group identity does not look at it
