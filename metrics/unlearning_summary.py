@@ -167,10 +167,11 @@ def unlearning_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> 
     metrics: dict[str, Any] = {}
     for name in ("forget_acc", "forget_test_acc", "retain_acc", "test_acc", "mia_efficacy[confidence,svc]", "mia[entropy,logreg]"):
         metrics[name] = _mean([q["method"].get(name, NAN) for q in requests])
-    for name in ("avg_gap", "kl_to_oracle[forget_train]", "js_to_oracle[forget_train]", "spill", "relapse[final]", "relapse[max]",
-                 "stability[uncle,unlearned]", "speed_up"):
+    for name in ("avg_gap", "kl_to_oracle[forget_train]", "js_to_oracle[forget_train]", "spill", "relapse[final]", "relapse[max]"):
         metrics[name] = _mean([q.get(name, NAN) for q in requests])
     metrics["stability[uncle,learned]"] = _mean([v for v, s in zip(stability, steps) if s["kind"] == "learn"])
+    for name in ("stability[uncle,unlearned]", "speed_up"):
+        metrics[name] = _mean([q.get(name, NAN) for q in requests])
     metrics["forget_seconds"] = float(sum(q["seconds"] for q in requests))
     final = records[-1]
     metrics["final_retained_accuracy"] = _accuracy(final["evaluations"]["retain_test"])

@@ -123,7 +123,7 @@ def test_ssd_official_batching_gives_the_official_selection(info):
 def test_ssd_on_digits_official_batching_forgets_nothing_and_shuffled_forgets(trained, info, stream):
     """Forgetting digit 0 at α = 10: with the official batching I_D is large (near-single-class
     batches) and a handful of parameters pass I_f > α·I_D; shuffled batches mix classes, I_D
-    shrinks, thousands pass and the digit is forgotten (README, Unlearning)."""
+    shrinks, far more pass and the digit is forgotten (README, Unlearning)."""
     sets = stream.evaluation_sets(1)
     retain_before = _accuracy(trained, *sets["retain_test"])
     assert _accuracy(trained, *sets["forget_test/1"]) > 0.95
@@ -131,7 +131,7 @@ def test_ssd_on_digits_official_batching_forgets_nothing_and_shuffled_forgets(tr
     assert official.ssd_batching == "sorted" and official.dampened < 50
     assert _accuracy(official, *sets["forget_test/1"]) > 0.9
     shuffled = _unlearned("ssd", trained, info, stream, ssd_batching="shuffled")
-    assert shuffled.dampened > 1000
+    assert shuffled.dampened > 10 * official.dampened
     assert _accuracy(shuffled, *sets["forget_test/1"]) <= 0.05
     assert _accuracy(shuffled, *sets["forget_train/1"]) <= 0.05
     assert retain_before - _accuracy(shuffled, *sets["retain_test"]) <= 0.03
