@@ -363,8 +363,8 @@ class SSD(UnlearningMethod):
     * ``concatenated`` (the official code's for random-sample forgetting,
       ``forget_random_main.py``): D_r in the order the step gives it, then D_f, unshuffled.
     * ``shuffled`` (CLUB's earlier variant): D shuffled before batching, so batches mix all
-      classes; the gradients of different classes cancel inside a batch, I_D is smaller and
-      far more parameters pass I_f > α·I_D (on digits, forgetting digit 0 at α = 10: hundreds
+      classes; the gradients of different classes cancel inside a batch, I_D is usually smaller
+      and more parameters pass I_f > α·I_D (on digits, forgetting digit 0 at α = 10: hundreds
       to thousands of parameters dampened, depending on the shuffle, and the digit forgotten,
       where the sorted batching dampens 7 and forgets nothing).
 

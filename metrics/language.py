@@ -42,7 +42,7 @@ def mean_token_nll(nll: Sequence[float] | np.ndarray, tokens: Sequence[int] | np
     """Per-sample NLL averaged over the answer's tokens: nll / |answer tokens|."""
     nll, tokens = np.asarray(nll, dtype=float), np.asarray(tokens, dtype=float)
     if nll.shape != tokens.shape:
-        raise MetricInputError(f"{nll.shape[0] if nll.ndim else 0} NLL values against {tokens.shape[0] if tokens.ndim else 0} token counts")
+        raise MetricInputError(f"NLL values of shape {nll.shape} against token counts of shape {tokens.shape}")
     if (tokens <= 0).any():
         raise MetricInputError("every answer needs at least one token")
     return nll / tokens
@@ -145,9 +145,10 @@ def qa_set_scores(evaluation: Mapping, name: str = "") -> dict:
         # the KS test is invariant under this monotone map.
         scores["log_truth_ratios"] = (base - perturbed.mean(axis=1)).tolist()
     if "generation" in samples:
-        if len(samples["generation"]) != len(samples.get("answer", [])):
-            raise MetricInputError(f"QA set {name!r}: {len(samples['generation'])} generations against {len(samples.get('answer', []))} answers")
-        scores["rouge_l"] = float(np.mean([rouge_l_recall(g, a) for g, a in zip(samples["generation"], samples["answer"])]))
+        generations, answers = samples["generation"], samples.get("answer", [])
+        if len(generations) != len(answers):
+            raise MetricInputError(f"QA set {name!r}: {len(generations)} generations against {len(answers)} answers")
+        scores["rouge_l"] = float(np.mean([rouge_l_recall(g, a) for g, a in zip(generations, answers)]))
     return scores
 
 

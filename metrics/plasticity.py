@@ -17,7 +17,6 @@ import numpy as np
 from .records import SUMMARIES, per_class_counts, summarize
 
 ONLINE = "online"
-NAN = float("nan")
 
 
 def accuracy_of(counts: Sequence[Sequence[int]]) -> float:
@@ -151,12 +150,12 @@ def online_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict
         probe_steps=[step for step, _ in probes],
         dormant_fraction=[p["dormant_fraction"] for _, p in probes],
         effective_rank=[p["effective_rank"] for _, p in probes],
-        final_dormant_fraction=probes[-1][1]["dormant_fraction"] if probes else NAN,
-        final_effective_rank=probes[-1][1]["effective_rank"] if probes else NAN,
+        final_dormant_fraction=probes[-1][1]["dormant_fraction"] if probes else float("nan"),
+        final_effective_rank=probes[-1][1]["effective_rank"] if probes else float("nan"),
         gradient_steps=sum(r["online"]["gradient_steps"] for r in records),
     )
     # absent from results written before the loss-of-plasticity definition was probed
-    metrics["dormant_fraction[active<1%]"] = [p.get("dormant_fraction[active<1%]", NAN) for _, p in probes]
+    metrics["dormant_fraction[active<1%]"] = [p.get("dormant_fraction[active<1%]", float("nan")) for _, p in probes]
     return {**summary, "metrics": metrics}
 
 

@@ -398,7 +398,9 @@ def test_npo_log_ratio_is_zero_before_the_first_update_on_a_batchnorm_network(st
     assert all(torch.equal(b, statistics[n]) for n, b in npo.model.named_buffers() if n in statistics)
 
 
-UNLEARNING_PRESETS = ["cifar10-forget-class", "cifar10-forget-random", "cifar100-forget-class", "cifar20-forget-subclass", "cifar100-b0inc10-forget"]
+UNLEARNING_PRESETS = [
+    "cifar10-forget-class", "cifar10-forget-random", "cifar100-forget-class", "cifar20-forget-subclass", "cifar100-b0inc10-forget"
+]
 TOFU_PRESETS = ["tofu-forget01", "tofu-forget05", "tofu-forget10"]
 
 
@@ -422,7 +424,8 @@ def test_unlearning_configs_pin_the_reference_values():
     def entry(method, preset, key):
         return config_document(method)["presets"][preset][key]
 
-    ssd = {p: {k: entry("ssd", p, k)["value"] for k in ("ssd_alpha", "ssd_lambda", "ssd_batch_size", "ssd_batching")} for p in UNLEARNING_PRESETS}
+    keys = ("ssd_alpha", "ssd_lambda", "ssd_batch_size", "ssd_batching")
+    ssd = {p: {k: entry("ssd", p, k)["value"] for k in keys} for p in UNLEARNING_PRESETS}
     assert ssd["cifar100-forget-class"] == {"ssd_alpha": 10.0, "ssd_lambda": 1.0, "ssd_batch_size": 64, "ssd_batching": "sorted"}
     assert ssd["cifar10-forget-random"] == {"ssd_alpha": 10.0, "ssd_lambda": 1.0, "ssd_batch_size": 128, "ssd_batching": "concatenated"}
     assert "forget_random_main.py" in entry("ssd", "cifar10-forget-random", "ssd_batching")["source"]
@@ -438,6 +441,8 @@ def test_unlearning_configs_pin_the_reference_values():
                      "scrub_gamma": 0.99, "scrub_forget_batch_size": 512, "scrub_retain_batch_size": 256}
     assert all("large_scale_unlearning.ipynb" in e["source"] for e in config_document("scrub")["presets"]["cifar10-forget-class"].values())
     npo = {k: e["value"] for k, e in config_document("npo-rt")["presets"]["tofu-forget05"].items()}
-    assert npo == {"lr": 2e-5, "epochs": 10, "batch_size": 32, "weight_decay": 0.01, "warmup_epochs": 1.0, "beta": 0.1, "retain_weight": 1.0}
+    assert npo == {
+        "lr": 2e-5, "epochs": 10, "batch_size": 32, "weight_decay": 0.01, "warmup_epochs": 1.0, "beta": 0.1, "retain_weight": 1.0
+    }
     assert entry("ga", "tofu-forget01", "epochs")["value"] == 5 and "locuslab/tofu" in entry("ga", "tofu-forget01", "epochs")["source"]
     assert all("club" in e for e in config_document("npo")["presets"]["cifar100-forget-class"].values())
