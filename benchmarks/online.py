@@ -19,7 +19,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from methods import Method, MethodError
 from methods.training import progress
-from metrics.plasticity import dormant_fraction, effective_rank
+from metrics.plasticity import dormant_fraction, effective_rank, inactive_fraction
 from scenarios.online import OnlineStream
 from scenarios.stream import Step
 
@@ -87,7 +87,8 @@ def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: 
 
 
 def probe_features(method: Method, stream: OnlineStream, step_index: int) -> dict[str, Any] | None:
-    """Dormant-unit fraction and effective rank of the method's probed features, or ``None``
+    """Dormant-unit fractions (Sokar's τ = 0 and Dohare et al.'s "active on < 1% of inputs") and
+    effective rank of the method's probed features, or ``None``
     when the method has no feature layer (``Method.features`` returns ``None``)."""
     if not stream.probes_after(step_index):
         return None
@@ -100,5 +101,6 @@ def probe_features(method: Method, stream: OnlineStream, step_index: int) -> dic
     return {
         "units": features.shape[1],
         "dormant_fraction": dormant_fraction(features),
+        "dormant_fraction[active<1%]": inactive_fraction(features),
         "effective_rank": effective_rank(features),
     }

@@ -13,7 +13,7 @@ step; the runner strips it from the others.
 from __future__ import annotations
 
 import copy
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -89,6 +89,13 @@ class GradientUnlearning(UnlearningMethod):
 
     The default optimiser is plain SGD (no momentum): NPO's safeguard is that its gradient
     vanishes once a sample is forgotten, and momentum or Adam's rescaling undo it.
+
+    The model unlearns in eval mode: BatchNorm normalises with its running statistics (and does
+    not update them), dropout is off. A frozen reference (NPO's) is in eval mode too, so before
+    the first update ℓ_θ = ℓ_ref exactly; in train mode a forget batch of one class would be
+    normalised by its own statistics and start far from the reference. Reference image
+    unlearning code scores its frozen models this way (SSD's importances, SCRUB's teacher, the
+    fine-tuning and NegGrad baselines of SCRUB's notebooks).
     """
 
     def __init__(
@@ -113,7 +120,7 @@ class GradientUnlearning(UnlearningMethod):
         optimizer = make_optimizer(self.model.parameters(), self.unlearn_optimizer, self.unlearn_lr, self.unlearn_momentum, self.weight_decay)
         forget_batches = _endless(step.x, step.y, self.unlearn_batch_size, self.device)
         retain_batches = _endless(step.retain_x, step.retain_y, self.unlearn_batch_size, self.device) if self.needs_retain else None
-        self.model.train()
+        self.model.eval()
         for iteration in progress(range(self.unlearn_steps), f"step {step.index} unlearning"):
             fx, fy = next(forget_batches)
             retain = next(retain_batches) if retain_batches is not None else None
@@ -121,7 +128,6 @@ class GradientUnlearning(UnlearningMethod):
                 loss = self.unlearning_loss(fx, fy, retain)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
-            self.before_unlearning_update()
             optimizer.step()
             self.after_unlearning_iteration(iteration)
         self.end_unlearning()
@@ -135,10 +141,6 @@ class GradientUnlearning(UnlearningMethod):
         """The loss of one unlearning iteration on a forget batch (and a retain batch when the
         method ``needs_retain``)."""
         raise NotImplementedError(f"{type(self).__name__} must implement unlearning_loss()")
-
-    def before_unlearning_update(self) -> None:
-        """Called between ``backward`` and the optimiser step of each unlearning iteration
-        (e.g. to mask gradients); learning steps use :meth:`before_update` instead."""
 
     def after_unlearning_iteration(self, iteration: int) -> None:
         """Called after each optimiser step of unlearning (tests watch the trajectory here)."""
@@ -224,85 +226,180 @@ class NPORetain(RetainTerm, NPO):
     """NPO plus ``retain_weight`` × cross-entropy on the retain set (NPO+RT, ``npo_grad_diff``)."""
 
 
+#: How SalUn feeds D_f (random labels) and D_r to its optimiser (see :class:`SalUn`).
+SALUN_PASSES = ("separate", "mixed")
+
+
 @register_method("salun")
-class SalUn(GradientUnlearning):
-    """Saliency unlearning (Fan et al., ICLR 2024): a weight mask keeps the ``saliency_ratio``
-    share of weights with the largest |∇ℓ(D_f)|, then random labelling — cross-entropy toward
-    a random wrong label on D_f plus cross-entropy on D_r — updates only the masked weights."""
+class SalUn(UnlearningMethod):
+    """Saliency unlearning (Fan et al., ICLR 2024), the random-labelling form ("RL" with a mask)
+    of ``OPTML-Group/Unlearn-Saliency`` (``Classification/generate_mask.py``, ``unlearn/RL.py``).
+
+    Mask: with the model in eval mode, g = Σ_batches ∇ mean-batch CE on D_f (batches of
+    ``unlearn_batch_size``, shuffled); the mask keeps the ⌊``saliency_ratio``·N⌋ of all N
+    weights with the largest |g|. Unlearning: ``unlearn_epochs`` epochs of SGD (``unlearn_lr``,
+    momentum ``unlearn_momentum``, weight decay ``unlearn_weight_decay``) in train mode, on
+    cross-entropy toward random labels drawn uniformly over every class (so a label may equal
+    the true one) on D_f and toward the true labels on D_r. Each step's gradient is masked;
+    after the step the weights outside the mask are put back to their value before unlearning
+    and their momentum is zeroed (weight decay and momentum would move them otherwise).
+    ``salun_passes``:
+
+    * ``separate`` (``RL.py``'s CIFAR-10/SVHN branch): each epoch, one pass over the shuffled
+      D_f with fresh random labels, then one pass over the shuffled D_r;
+    * ``mixed`` (its CIFAR-100/TinyImageNet branch): each epoch, D_f with fresh random labels
+      and D_r shuffled together into one pass.
+
+    The reference's step decay of the learning rate (×0.1 at epochs 91 and 136) never acts
+    within its 10 unlearning epochs and is not reproduced.
+    """
 
     needs_retain = True
 
-    def __init__(self, *args, saliency_ratio: float = 0.5, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        saliency_ratio: float = 0.5,
+        unlearn_epochs: int = 10,
+        unlearn_lr: float = 0.013,
+        unlearn_batch_size: int = 256,
+        unlearn_momentum: float = 0.9,
+        unlearn_weight_decay: float = 5e-4,
+        salun_passes: str = "separate",
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if not 0.0 < saliency_ratio <= 1.0:
             raise ValueError(f"saliency_ratio must be in (0, 1], got {saliency_ratio}")
-        self.saliency_ratio = saliency_ratio
+        if salun_passes not in SALUN_PASSES:
+            raise ValueError(f"salun_passes must be one of {', '.join(SALUN_PASSES)}, got {salun_passes!r}")
+        if unlearn_epochs < 0 or unlearn_batch_size < 1:
+            raise ValueError("unlearn_epochs must be ≥ 0 and unlearn_batch_size ≥ 1")
+        self.saliency_ratio, self.unlearn_epochs, self.unlearn_lr = saliency_ratio, unlearn_epochs, unlearn_lr
+        self.unlearn_batch_size, self.unlearn_momentum = unlearn_batch_size, unlearn_momentum
+        self.unlearn_weight_decay, self.salun_passes = unlearn_weight_decay, salun_passes
         self.mask: list[torch.Tensor] | None = None
 
-    def begin_unlearning(self, step: Step) -> None:
-        params = [p for p in self.model.parameters() if p.requires_grad]
+    def saliency_mask(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
+        """1 for the ⌊ratio·N⌋ weights with the largest |Σ_batches ∇ mean-batch CE| on ``(x, y)``."""
+        params = list(self.model.parameters())
         grads = [torch.zeros_like(p) for p in params]
         self.model.eval()
-        for xb, yb in batches(step.x, step.y, self.unlearn_batch_size, self.device, shuffle=False):
+        for xb, yb in batches(x, y, self.unlearn_batch_size, self.device):
             self.model.zero_grad(set_to_none=True)
             with self.autocast():
-                loss = F.cross_entropy(self.model(xb).float(), yb, reduction="sum")
+                loss = F.cross_entropy(self.model(xb).float(), yb)
             loss.backward()
             for g, p in zip(grads, params):
                 if p.grad is not None:
                     g += p.grad
         self.model.zero_grad(set_to_none=True)
         magnitudes = torch.cat([g.abs().flatten() for g in grads])
-        keep = max(1, int(round(self.saliency_ratio * magnitudes.numel())))
-        threshold = torch.topk(magnitudes, keep).values.min()
-        self.mask = [(g.abs() >= threshold).to(g.dtype) for g in grads]
-        self.model.train()
+        flat = torch.zeros_like(magnitudes)
+        flat[torch.topk(magnitudes, int(self.saliency_ratio * magnitudes.numel())).indices] = 1.0
+        return [m.view_as(p) for m, p in zip(flat.split([p.numel() for p in params]), params)]
 
-    def end_unlearning(self) -> None:
+    def unlearn(self, step: Step) -> None:
+        self.mask = self.saliency_mask(step.x, step.y)
+        params = list(self.model.parameters())
+        before = [p.detach().clone() for p in params]
+        optimizer = torch.optim.SGD(params, lr=self.unlearn_lr, momentum=self.unlearn_momentum, weight_decay=self.unlearn_weight_decay)
+        self.model.train()
+        for _ in progress(range(self.unlearn_epochs), f"step {step.index} SalUn epochs"):
+            random_y = self.random_labels(step.y)
+            if self.salun_passes == "separate":
+                passes = [(step.x, random_y), (step.retain_x, step.retain_y)]
+            else:
+                passes = [(torch.cat([step.x, step.retain_x]), torch.cat([random_y, step.retain_y]))]
+            for x, y in passes:
+                for xb, yb in batches(x, y, self.unlearn_batch_size, self.device):
+                    with self.autocast():
+                        loss = F.cross_entropy(self.model(xb), yb)
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    for p, m in zip(params, self.mask):
+                        if p.grad is not None:
+                            p.grad.mul_(m)
+                    optimizer.step()
+                    self.restore_unmasked(optimizer, before)
         self.mask = None
 
-    def unlearning_loss(self, fx, fy, retain):
-        rx, ry = retain
-        num_classes = self.model.num_outputs
-        shift = torch.randint(1, max(2, num_classes), fy.shape, device=fy.device)
-        random_wrong = (fy + shift) % num_classes
-        return F.cross_entropy(self.model(fx), random_wrong) + F.cross_entropy(self.model(rx), ry)
+    def random_labels(self, y: torch.Tensor) -> torch.Tensor:
+        """A label drawn uniformly over every class the model predicts for each sample of ``y``
+        (so it may be the true one, as in ``RL.py``)."""
+        return torch.randint(0, self.model.num_outputs, y.shape)
 
-    def before_unlearning_update(self) -> None:
+    @torch.no_grad()
+    def restore_unmasked(self, optimizer: torch.optim.Optimizer, before: list[torch.Tensor]) -> None:
+        """Weights outside the mask back to their value before unlearning, their momentum to 0."""
         assert self.mask is not None
-        params = [p for p in self.model.parameters() if p.requires_grad]
-        for p, m in zip(params, self.mask):
-            if p.grad is not None:
-                p.grad.mul_(m)
+        for p, m, p0 in zip(self.model.parameters(), self.mask, before):
+            p.copy_(m * p + (1 - m) * p0)
+            buffer = optimizer.state.get(p, {}).get("momentum_buffer")
+            if buffer is not None:
+                buffer.mul_(m)
+
+
+#: How SSD batches D = D_r ∪ D_f when it computes I_D (see :class:`SSD`).
+SSD_BATCHING = ("sorted", "concatenated", "shuffled")
 
 
 @register_method("ssd")
 class SSD(UnlearningMethod):
     """Selective Synaptic Dampening (Foster et al., AAAI 2024): retrain-free. With I the mean
-    over mini-batches of squared gradients of the cross-entropy (eval mode), on D = D_r ∪ D_f
-    and on D_f: every parameter with I_f > α·I_D is scaled by min(λ·I_D/I_f, 1)."""
+    over mini-batches of squared gradients of the batch-mean cross-entropy (eval mode), on
+    D = D_r ∪ D_f and on D_f: every parameter with I_f > α·I_D is scaled by min(λ·I_D/I_f, 1).
+
+    Because I is built from squared *batch-mean* gradients, it depends on how D is cut into
+    batches, and α was calibrated on the official batching. ``ssd_batching``:
+
+    * ``sorted`` (default, the official code's for class and sub-class forgetting:
+      ``forget_full_class_main.py``, ``forget_subclass_main.py``): D_r ordered class by class
+      (stable, so each class keeps its order), then D_f, cut into consecutive batches of
+      ``ssd_batch_size`` without shuffling; batches hold one or two classes, so I_D is an
+      average of near-single-class importances. (For sub-class forgetting the official code
+      orders D_r by the fine class; CLUB's methods see only the super-class labels they learn,
+      so D_r is ordered by super-class.)
+    * ``concatenated`` (the official code's for random-sample forgetting,
+      ``forget_random_main.py``): D_r in the order the step gives it, then D_f, unshuffled.
+    * ``shuffled`` (CLUB's earlier variant): D shuffled before batching, so batches mix all
+      classes; the gradients of different classes cancel inside a batch, I_D is usually smaller
+      and more parameters pass I_f > α·I_D (on digits, forgetting digit 0 at α = 10: hundreds
+      to thousands of parameters dampened, depending on the shuffle, and the digit forgotten,
+      where the sorted batching dampens 7 and forgets nothing).
+
+    I_f is computed on D_f in its order, unshuffled, except with ``shuffled``.
+    """
 
     needs_retain = True  # I_D is computed on the full training set, retain included
 
-    def __init__(self, *args, ssd_alpha: float = 10.0, ssd_lambda: float = 1.0, ssd_batch_size: int = 64, **kwargs) -> None:
+    def __init__(
+        self,
+        *args,
+        ssd_alpha: float = 10.0,
+        ssd_lambda: float = 1.0,
+        ssd_batch_size: int = 64,
+        ssd_batching: str = "sorted",
+        **kwargs,
+    ) -> None:
         super().__init__(*args, **kwargs)
         if ssd_alpha <= 0 or ssd_lambda <= 0:
             raise ValueError("ssd_alpha and ssd_lambda must be positive")
+        if ssd_batching not in SSD_BATCHING:
+            raise ValueError(f"ssd_batching must be one of {', '.join(SSD_BATCHING)}, got {ssd_batching!r}")
         self.ssd_alpha, self.ssd_lambda, self.ssd_batch_size = ssd_alpha, ssd_lambda, ssd_batch_size
+        self.ssd_batching = ssd_batching
         self.dampened = 0  # parameters dampened by the last request
+        self.dampened_per_request: list[int] = []
 
-    def importance(self, x: torch.Tensor, y: torch.Tensor) -> list[torch.Tensor]:
-        """I = (1/B)·Σ_batches (∇ mean-batch CE)², per parameter, with the model in eval mode.
-
-        Batches are shuffled: with D_r ∪ D_f in order, batches made only of forget samples
-        give I_D ≥ (their share)·I_f and, when D_f is a tenth of the data (one digit), no
-        parameter passes I_f > 10·I_D.
-        """
+    def importance(self, x: torch.Tensor, y: torch.Tensor, shuffle: bool) -> list[torch.Tensor]:
+        """I = (1/B)·Σ_batches (∇ mean-batch CE)², per parameter, with the model in eval mode,
+        over consecutive batches of ``(x, y)`` (shuffled first when ``shuffle``)."""
         params = list(self.model.parameters())
         total = [torch.zeros_like(p) for p in params]
         count = 0
         self.model.eval()
-        for xb, yb in progress(batches(x, y, self.ssd_batch_size, self.device), "importance"):
+        for xb, yb in progress(batches(x, y, self.ssd_batch_size, self.device, shuffle=shuffle), "importance"):
             self.model.zero_grad(set_to_none=True)
             with self.autocast():
                 loss = F.cross_entropy(self.model(xb).float(), yb)
@@ -314,9 +411,18 @@ class SSD(UnlearningMethod):
         self.model.zero_grad(set_to_none=True)
         return [t / max(1, count) for t in total]
 
+    def full_data(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
+        """D = D_r then D_f, with D_r ordered class by class for ``sorted`` batching."""
+        rx, ry = step.retain_x, step.retain_y
+        if self.ssd_batching == "sorted":
+            order = torch.sort(ry, stable=True).indices
+            rx, ry = rx[order], ry[order]
+        return torch.cat([rx, step.x]), torch.cat([ry, step.y])
+
     def unlearn(self, step: Step) -> None:
-        full = self.importance(torch.cat([step.retain_x, step.x]), torch.cat([step.retain_y, step.y]))
-        forget = self.importance(step.x, step.y)
+        shuffle = self.ssd_batching == "shuffled"
+        full = self.importance(*self.full_data(step), shuffle=shuffle)
+        forget = self.importance(step.x, step.y, shuffle=shuffle)
         dampened = 0
         with torch.no_grad():
             for p, i_d, i_f in zip(self.model.parameters(), full, forget):
@@ -325,6 +431,11 @@ class SSD(UnlearningMethod):
                 p.mul_(torch.where(selected, factor, torch.ones_like(factor)).to(p.dtype))
                 dampened += int(selected.sum())
         self.dampened = dampened
+        self.dampened_per_request.append(dampened)
+
+    def details(self) -> dict[str, Any]:
+        """How many parameters each forget request dampened."""
+        return {"dampened_parameters": self.dampened_per_request}
 
 
 class TaskModuleDeletion:
@@ -368,11 +479,17 @@ class SCRUB(UnlearningMethod):
     """SCRUB (Kurmanji et al., NeurIPS 2023): the model before the request is a frozen
     teacher; the student alternates *max*-epochs that push its outputs away from the
     teacher's on D_f (−KL) with *min*-epochs on D_r of γ·CE + α·KL to the teacher. Max-epochs
-    stop after ``scrub_max_epochs``. Defaults follow the authors' code (T=4, α=0.001,
-    γ=0.99, SGD momentum 0.9, weight decay 5e-4, forget batch 16, retain batch 64), except
-    the learning rate, 0.002 instead of 5e-4 (on the digits MLP 5e-4 and 1e-3 leave D_f
-    untouched and 5e-3 collapses the model: the max-step is unbounded, so SCRUB is very
-    sensitive to it, as its authors note).
+    stop after ``scrub_max_epochs``. As in the authors' code (``meghdadk/SCRUB``,
+    ``thirdparty/repdistiller/helper/loops.py`` ``train_distill``) the student trains in train
+    mode and the teacher scores in eval mode, with SGD (momentum 0.9, weight decay 5e-4).
+
+    The real presets use the setting of the authors' ``large_scale_unlearning.ipynb``
+    (CIFAR-10 / Lacuna-10): 3 epochs, 2 max-epochs, lr 5e-4, T=4, α=0.001, γ=0.99, forget
+    batch 512, retain batch 256 (its learning-rate decay starts after epoch 3, so never acts).
+    The keyword defaults are CLUB's for the digits MLP: 5 epochs, 3 max-epochs, lr 0.002,
+    forget batch 16, retain batch 64 (on the digits MLP lr 5e-4 and 1e-3 leave D_f untouched
+    and 5e-3 collapses the model: the max-step is unbounded, so SCRUB is very sensitive to
+    it, as its authors note).
     """
 
     needs_retain = True

@@ -9,15 +9,17 @@ from .accuracy import (
     learning_accuracy,
     seen_class_accuracies,
 )
+from .errors import MetricInputError
 from .language import model_utility, qa_unlearning_summary, rouge_l_recall, truth_ratio, truth_ratio_score
 from .records import SUMMARIES, accuracy_matrix, per_class_counts, step_test_sizes, summarize, summarize_run
 from .few_shot import class_mean_accuracy, few_shot_summary, harmonic_mean, performance_drop  # registers SUMMARIES["few_shot"]
 from .unlearning_summary import unlearning_summary
 
 SUMMARIES.update(forgetting=unlearning_summary, learn_forget=unlearning_summary)
-from .plasticity import dormant_fraction, effective_rank, online_summary, slope  # registers SUMMARIES["online"]
+from .plasticity import dormant_fraction, effective_rank, inactive_fraction, online_summary, slope  # registers SUMMARIES["online"]
 
 __all__ = [
+    "MetricInputError",
     "SUMMARIES",
     "accuracy_matrix",
     "average_accuracy",
@@ -30,6 +32,7 @@ __all__ = [
     "final_accuracy",
     "forgetting",
     "harmonic_mean",
+    "inactive_fraction",
     "learning_accuracy",
     "online_summary",
     "model_utility",

@@ -9,51 +9,42 @@ reference (the "retain" model, trained without the forget set).
 
 from __future__ import annotations
 
-import re
+import functools
 from typing import Mapping, Sequence
 
 import numpy as np
 from scipy.stats import hmean
 
+from .errors import MetricInputError
 from .records import SUMMARIES
 from .unlearning import ks_forget_quality
 
-_ROUGE_TOKEN = re.compile(r"[a-z0-9]+")
-
-
-def rouge_tokens(text: str) -> list[str]:
-    """ROUGE's tokenisation: lower-case, every run of letters and digits is a token."""
-    return _ROUGE_TOKEN.findall(text.lower())
-
-
-def _lcs_length(a: Sequence[str], b: Sequence[str]) -> int:
-    previous = [0] * (len(b) + 1)
-    for token in a:
-        current = [0]
-        for j, other in enumerate(b):
-            current.append(previous[j] + 1 if token == other else max(previous[j + 1], current[j]))
-        previous = current
-    return previous[-1]
-
 
 def rouge_l_recall(prediction: str, reference: str) -> float:
-    """ROUGE-L recall = LCS(prediction, reference) / |reference| over ROUGE tokens.
-
-    Source: Lin, "ROUGE", 2004; TOFU scores the greedy answer against the true answer with
-    ``rouge_score``'s ROUGE-L recall. Difference: no Porter stemming here, so inflected
-    forms ("writes"/"write") do not match. An empty reference scores 0.
+    """ROUGE-L recall = LCS(prediction, reference) / |reference|, over ROUGE tokens with Porter
+    stemming, computed by ``rouge_score`` exactly as TOFU does
+    (``RougeScorer(["rougeL"], use_stemmer=True).score(answer, generation)["rougeL"].recall``;
+    Maini et al., 2024, ``evaluate_util.py``). Tokens are lower-cased runs of letters and
+    digits; stemming makes inflected forms match ("writes"/"write"). An empty reference scores 0.
+    Source of the measure: Lin, "ROUGE", 2004.
     """
-    ref = rouge_tokens(reference)
-    if not ref:
-        return 0.0
-    return _lcs_length(rouge_tokens(prediction), ref) / len(ref)
+    return float(_rouge_l_scorer().score(reference, prediction)["rougeL"].recall)
+
+
+@functools.cache
+def _rouge_l_scorer():
+    from rouge_score import rouge_scorer
+
+    return rouge_scorer.RougeScorer(["rougeL"], use_stemmer=True)
 
 
 def mean_token_nll(nll: Sequence[float] | np.ndarray, tokens: Sequence[int] | np.ndarray) -> np.ndarray:
     """Per-sample NLL averaged over the answer's tokens: nll / |answer tokens|."""
     nll, tokens = np.asarray(nll, dtype=float), np.asarray(tokens, dtype=float)
+    if nll.shape != tokens.shape:
+        raise MetricInputError(f"NLL values of shape {nll.shape} against token counts of shape {tokens.shape}")
     if (tokens <= 0).any():
-        raise ValueError("every answer needs at least one token")
+        raise MetricInputError("every answer needs at least one token")
     return nll / tokens
 
 
@@ -105,20 +96,47 @@ def model_utility(values: Sequence[float]) -> float:
     return float(hmean(values))
 
 
-def qa_set_scores(evaluation: Mapping) -> dict:
+def _perturbed_matrix(name: str, samples: Mapping, key: str, count: int) -> np.ndarray:
+    """``samples[key]`` as a samples × options array, or a one-line error naming what is wrong."""
+    values = samples.get(key) or []
+    rows = {len(row) if isinstance(row, (list, tuple)) else -1 for row in values}
+    if len(values) != count or len(rows) != 1 or rows.pop() < 1:
+        raise MetricInputError(
+            f"QA set {name!r}: {key} must hold the same number (at least one) of perturbed answers for each of its {count} questions"
+        )
+    return np.asarray(values, dtype=float)
+
+
+def qa_set_scores(evaluation: Mapping, name: str = "") -> dict:
     """Per-set numbers from one stored QA evaluation record: ``probability``,
-    ``truth_ratio_score`` and ``rouge_l`` (when generated) plus the per-sample log truth ratios."""
-    samples = evaluation["per_sample"]
-    answer = mean_token_nll(samples["answer_nll"], samples["answer_tokens"])
-    perturbed = mean_token_nll(samples["perturbed_nll"], samples["perturbed_tokens"]) if samples["perturbed_nll"] else None
+    ``truth_ratio_score`` and ``rouge_l`` (when generated) plus the per-sample log truth ratios.
+
+    Raises :class:`MetricInputError` (one line) on a set without questions, or one whose
+    records lack what its scores need: the paraphrased answers a truth ratio is based on, the
+    perturbed answers of a truth ratio or of a multiple-choice probability. The forget set
+    always needs its truth ratios (forget quality is computed from them).
+    """
+    samples = evaluation.get("per_sample") or {}
+    if len(samples.get("answer_nll") or []) == 0:
+        raise MetricInputError(f"QA set {name!r} has no questions to score")
+    answer = mean_token_nll(samples["answer_nll"], samples.get("answer_tokens", []))
+    count = len(answer)
+    needs_ratio = evaluation["role"] == "forget" or evaluation["probability"] == "options"
+    perturbed = None
+    if samples.get("perturbed_nll") or needs_ratio:
+        perturbed = mean_token_nll(
+            _perturbed_matrix(name, samples, "perturbed_nll", count), _perturbed_matrix(name, samples, "perturbed_tokens", count)
+        )
     if evaluation["probability"] == "options":
         probability = normalized_answer_probability(answer, perturbed)
     else:
         probability = answer_probability(answer)
     scores: dict = {"probability": float(probability.mean())}
-    if perturbed is not None and perturbed.size:
+    if perturbed is not None:
         if evaluation["truth_ratio_base"] == "paraphrased":
-            base = mean_token_nll(samples["paraphrased_nll"], samples["paraphrased_tokens"])
+            if len(samples.get("paraphrased_nll") or []) != count:
+                raise MetricInputError(f"QA set {name!r}: truth ratios need a paraphrased answer for each of its {count} questions")
+            base = mean_token_nll(samples["paraphrased_nll"], samples.get("paraphrased_tokens", []))
         else:
             base = answer
         ratios = truth_ratio(base, perturbed)
@@ -127,7 +145,10 @@ def qa_set_scores(evaluation: Mapping) -> dict:
         # the KS test is invariant under this monotone map.
         scores["log_truth_ratios"] = (base - perturbed.mean(axis=1)).tolist()
     if "generation" in samples:
-        scores["rouge_l"] = float(np.mean([rouge_l_recall(g, a) for g, a in zip(samples["generation"], samples["answer"])]))
+        generations, answers = samples["generation"], samples.get("answer", [])
+        if len(generations) != len(answers):
+            raise MetricInputError(f"QA set {name!r}: {len(generations)} generations against {len(answers)} answers")
+        scores["rouge_l"] = float(np.mean([rouge_l_recall(g, a) for g, a in zip(generations, answers)]))
     return scores
 
 
@@ -136,7 +157,7 @@ def model_scores(evaluations: Mapping[str, Mapping], reference: Mapping[str, Map
     the utility sets, ``forget_quality`` (KS p-value of the forget-set truth ratios against
     those of ``reference``, TOFU's forget quality), and each set's probability, ROUGE-L and
     truth-ratio score."""
-    per_set = {name: qa_set_scores(evaluation) for name, evaluation in evaluations.items()}
+    per_set = {name: qa_set_scores(evaluation, name) for name, evaluation in evaluations.items()}
     utility = [
         per_set[name][key]
         for name, evaluation in evaluations.items()
@@ -147,8 +168,10 @@ def model_scores(evaluations: Mapping[str, Mapping], reference: Mapping[str, Map
     scores: dict = {"model_utility": model_utility(utility) if utility else None}
     forget = [name for name, evaluation in evaluations.items() if evaluation["role"] == "forget"]
     if forget and reference is not None:
+        if forget[0] not in reference:
+            raise MetricInputError(f"the reference (retain) model has no evaluation of QA set {forget[0]!r}")
         scores["forget_quality"] = ks_forget_quality(
-            per_set[forget[0]]["log_truth_ratios"], qa_set_scores(reference[forget[0]])["log_truth_ratios"]
+            per_set[forget[0]]["log_truth_ratios"], qa_set_scores(reference[forget[0]], forget[0])["log_truth_ratios"]
         )
     for name, numbers in per_set.items():
         for key, value in numbers.items():

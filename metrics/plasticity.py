@@ -40,26 +40,54 @@ def slope(values: Sequence[float]) -> float:
     (Dohare et al., "Loss of plasticity in deep continual learning", Nature 2024).
     """
     v = np.asarray(values, dtype=float)
-    if len(v) < 2 or np.isnan(v).any():
+    if len(v) < 2 or not np.isfinite(v).all():
         return float("nan")
     k = np.arange(len(v), dtype=float)
     return float(((k - k.mean()) * (v - v.mean())).sum() / ((k - k.mean()) ** 2).sum())
 
 
+def _activations(features: np.ndarray) -> np.ndarray | None:
+    """H as a finite, non-empty N × D float array, or ``None`` (every plasticity metric of such
+    input is NaN: a diverged network has no meaningful units)."""
+    h = np.asarray(features, dtype=np.float64)
+    if h.ndim != 2 or h.size == 0 or not np.isfinite(h).all():
+        return None
+    return h
+
+
 def dormant_fraction(features: np.ndarray, tau: float = 0.0) -> float:
     """Fraction of τ-dormant units of a layer (Sokar et al., "The Dormant Neuron Phenomenon in
-    Deep Reinforcement Learning", ICML 2023).
+    Deep Reinforcement Learning", ICML 2023); ``dormant_fraction`` in results, at τ = 0.
 
     For activations H (N inputs × D units), unit i's score is s_i = mean_n |H_ni| /
-    ((1/D) Σ_j mean_n |H_nj|); unit i is dormant when s_i ≤ τ. With τ = 0 (the default) a unit
-    is dormant when it outputs 0 on every input (a dead ReLU).
+    ((1/D) Σ_j mean_n |H_nj|); unit i is dormant when s_i ≤ τ. The threshold convention is
+    Sokar's relative score; with τ = 0 (the default) a unit is dormant when it outputs 0 on
+    every input (a dead ReLU). NaN for empty or non-finite H.
     """
-    h = np.abs(np.asarray(features, dtype=np.float64)).mean(axis=0)
-    if h.size == 0:
+    h = _activations(features)
+    if h is None:
         return float("nan")
-    mean = h.mean()
-    scores = h / mean if mean > 0 else np.zeros_like(h)
+    magnitude = np.abs(h).mean(axis=0)
+    mean = magnitude.mean()
+    scores = magnitude / mean if mean > 0 else np.zeros_like(magnitude)
     return float((scores <= tau).mean())
+
+
+def inactive_fraction(features: np.ndarray, threshold: float = 0.01) -> float:
+    """Fraction of units active on fewer than ``threshold`` of the inputs: unit i is dormant
+    when (1/N) Σ_n [H_ni ≠ 0] < threshold. ``dormant_fraction[active<1%]`` in results.
+
+    Source: Dohare et al., "Loss of plasticity in deep continual learning", Nature 2024 — the
+    definition of their class-incremental CIFAR-100 experiments (``shibhansh/loss-of-plasticity``
+    ``lop/incremental_cifar/post_run_analysis.py``, ``dormant_unit_threshold=0.01``; there the
+    units of a convolutional layer are channels, averaged over positions too). An absolute
+    count of inputs, unlike :func:`dormant_fraction`'s score relative to the layer's mean.
+    NaN for empty or non-finite H.
+    """
+    h = _activations(features)
+    if h is None:
+        return float("nan")
+    return float(((h != 0).mean(axis=0) < threshold).mean())
 
 
 def effective_rank(features: np.ndarray) -> float:
@@ -67,9 +95,13 @@ def effective_rank(features: np.ndarray) -> float:
     effective dimensionality", EUSIPCO 2007), as used for loss of plasticity by the UPGD paper.
 
     With singular values σ_k of H (N × D) and p_k = σ_k / Σ_j σ_j,
-    erank(H) = exp(−Σ_k p_k log p_k); it is 0 for an all-zero H and at most min(N, D).
+    erank(H) = exp(−Σ_k p_k log p_k); it is 0 for an all-zero H and at most min(N, D); NaN
+    for empty or non-finite H.
     """
-    sigma = np.linalg.svd(np.asarray(features, dtype=np.float64), compute_uv=False)
+    h = _activations(features)
+    if h is None:
+        return float("nan")
+    sigma = np.linalg.svd(h, compute_uv=False)
     total = sigma.sum()
     if total <= 0:
         return 0.0
@@ -94,8 +126,9 @@ def online_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict
     ``online_accuracy_per_window`` (windows restart at each task), ``online_accuracy_slope``
     (:func:`slope` of the per-task values), ``final_accuracy`` and ``final_accuracy_per_task``
     (after the last step: each task's test set under its own permutation, or the test data of
-    its classes), ``dormant_fraction`` / ``effective_rank`` (one per probed step, with
-    ``probe_steps``) and ``gradient_steps``. A class-incremental stream (with ``seen_test``
+    its classes), ``dormant_fraction`` (Sokar's τ = 0) / ``dormant_fraction[active<1%]``
+    (Dohare et al.'s) / ``effective_rank`` (one per probed step, with ``probe_steps``) and
+    ``gradient_steps``. A class-incremental stream (with ``seen_test``
     sets) also gets the accuracy matrix and the metrics of :func:`summarize`.
     """
     windows = [r["online"]["windows"] for r in records]
@@ -121,6 +154,8 @@ def online_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict
         final_effective_rank=probes[-1][1]["effective_rank"] if probes else float("nan"),
         gradient_steps=sum(r["online"]["gradient_steps"] for r in records),
     )
+    # absent from results written before the loss-of-plasticity definition was probed
+    metrics["dormant_fraction[active<1%]"] = [p.get("dormant_fraction[active<1%]", float("nan")) for _, p in probes]
     return {**summary, "metrics": metrics}
 
 

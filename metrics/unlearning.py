@@ -7,6 +7,7 @@ of each function for its formula and source.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 import numpy as np
@@ -139,22 +140,24 @@ def avg_gap(gaps: Sequence[float]) -> float:
 
 
 def spill(retained_accuracy_before: float, retained_accuracy_after: float) -> float:
-    """Spill = A_before − A_after: the accuracy the data *kept* loses to a forget request.
+    """CLUB's spill = A_before − A_after: the accuracy the data *kept* loses to a forget request.
 
     A is the test accuracy on every seen class that is not forgotten, just before and just
-    after the request; positive means collateral damage. Source: Adhikari et al., "UnCLe:
-    Unlearning Framework for Continual Learning", arXiv 2509.17530 ("spill").
+    after the request; positive means collateral damage. CLUB's own one-step measure of the
+    retained-task degradation that UnCLe (Adhikari et al., arXiv 2509.17530) calls spill; UnCLe's
+    code measures it over a task's lifetime instead (:func:`uncle_stability`).
     """
     return float(retained_accuracy_before - retained_accuracy_after)
 
 
 def relapse(forgotten_accuracy_after_request: float, forgotten_accuracy_later: Values) -> tuple[float, float]:
-    """(final, max) relapse: how much accuracy on forgotten data comes back with later learning.
+    """CLUB's (final, max) relapse: how much accuracy on forgotten data comes back with later learning.
 
     final = a_T − a_f and max = max_{k>f} a_k − a_f, where a_f is the accuracy on the data of
     forget request f right after it and a_k after each later step. Positive means the
-    forgotten knowledge resurfaced; NaN when no step follows the request. Source: Adhikari
-    et al., "UnCLe", arXiv 2509.17530 ("task relapse").
+    forgotten knowledge resurfaced; NaN when no step follows the request. CLUB's own measure
+    of UnCLe's "task relapse" (Adhikari et al., arXiv 2509.17530); UnCLe's code compares with
+    chance instead (:func:`uncle_stability`).
     """
     later = np.asarray(forgotten_accuracy_later, dtype=float)
     if later.size == 0:
@@ -162,9 +165,48 @@ def relapse(forgotten_accuracy_after_request: float, forgotten_accuracy_later: V
     return float(later[-1] - forgotten_accuracy_after_request), float(later.max() - forgotten_accuracy_after_request)
 
 
+def uncle_stability(operations: Sequence[str], accuracy: Values, chance: float | Sequence[float] = 0.1) -> list[float]:
+    """UnCLe's stability of every operation of a learn/unlearn sequence: its measures of spill
+    (for learn operations) and relapse (for unlearn operations).
+
+    ``operations[i]`` is ``L<t>`` (learn task t), ``U<t>`` (unlearn task t) or, CLUB's
+    extension, ``U<t>:<part>`` (unlearn part of task t); ``accuracy[k][i]`` is the accuracy
+    (a fraction) after operation k on the data of operation i: task t's test data for ``L<t>``,
+    the unlearned data for an unlearn operation (entries before operation i are not read).
+    With a_k = accuracy[k][i]:
+
+    * ``L<t>`` at position i, retained until position j (the first later ``U<t>``, or the end):
+      S_i = mean_{i≤k<j} (1 − (a_i − a_k)/a_i) = mean_{i≤k<j} a_k/a_i — 1 when the task keeps
+      the accuracy it was learned with, lower when later operations spill into it (NaN if a_i = 0);
+    * an unlearn operation at position i: S_i = mean_{k≥i} (c_i − a_k) with c_i the chance
+      accuracy of the task — 0 at chance, negative when the task relapses above it.
+
+    Source: Adhikari, Kumaravelu, Srijith, "An Unlearning Framework for Continual Learning"
+    (UnCLe), arXiv 2509.17530, code ``visprasadh/uncle`` ``toolbox/stability_calculator.py``
+    (``calculate_stability``), which works in percent with c = 10 (10-way task heads) and uses
+    one column per task (``U<t>`` reads the column of ``L<t>``); CLUB keeps fractions.
+    """
+    a = np.asarray(accuracy, dtype=float)
+    n = len(operations)
+    if a.ndim != 2 or a.shape[0] != n or a.shape[1] != n:
+        raise ValueError(f"uncle_stability needs a {n}×{n} accuracy array (one row and one column per operation), got shape {a.shape}")
+    chances = np.broadcast_to(np.asarray(chance, dtype=float), (n,))
+    values = []
+    for i, op in enumerate(operations):
+        if op.startswith("L"):
+            end = next((j for j in range(i + 1, n) if operations[j] == "U" + op[1:]), n)
+            window = a[i:end, i]
+            values.append(float(np.mean(window / window[0])) if window[0] > 0 else float("nan"))
+        elif op.startswith("U"):
+            values.append(float(np.mean(chances[i] - a[i:, i])))
+        else:
+            raise ValueError(f"operation {op!r} is neither L<t> nor U<t>")
+    return values
+
+
 def speed_up(oracle_seconds: float, method_seconds: float) -> float:
     """Speed-up against retraining = t_retrain / t_method (SalUn's run-time efficiency, RTE,
     reported as a ratio; Fan et al., ICLR 2024). Infinite time ratios become NaN."""
-    if method_seconds <= 0:
+    if method_seconds <= 0 or not (math.isfinite(oracle_seconds) and math.isfinite(method_seconds)):
         return float("nan")
     return float(oracle_seconds / method_seconds)

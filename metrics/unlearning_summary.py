@@ -9,8 +9,9 @@ per-sample ``nll``/``entropy`` (and ``log_probabilities`` on forget sets).
 Per forget request (``unlearning`` list) and averaged over requests (``metrics``):
 forget/retain/test accuracy and forget-test accuracy, ``mia_efficacy[confidence,svc]``,
 ``mia[entropy,logreg]``, the gaps to the oracle and ``avg_gap`` (SalUn), KL/JS to the
-oracle on the forget set, ``spill``, ``relapse[final]``/``relapse[max]``, time and speed-up.
-The accuracy matrix has a row per step (learn or forget) and a column per learn step.
+oracle on the forget set, CLUB's ``spill`` and ``relapse[final]``/``relapse[max]``, UnCLe's
+``stability[uncle,unlearned]`` (and, over learn steps, ``stability[uncle,learned]``), time and
+speed-up. The accuracy matrix has a row per step (learn or forget) and a column per learn step.
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from .unlearning import (
     relapse,
     speed_up,
     spill,
+    uncle_stability,
 )
 
 NAN = float("nan")
@@ -115,6 +117,41 @@ def _mean(values: Sequence[float]) -> float:
     return float(np.mean(finite)) if finite else NAN
 
 
+def uncle_stabilities(steps: Sequence[Mapping], records: Sequence[Mapping]) -> list[float]:
+    """UnCLe's stability (:func:`~metrics.unlearning.uncle_stability`) of every step of a run.
+
+    A learn step of task t is ``L<t>``, scored on the test data of the task's classes (less the
+    classes that requests forgetting part of the task remove); a forget step is ``U<t>`` when it
+    forgets every class task t brought, else ``U<t>:<step>``, scored on its forgotten data
+    (test data when it has any) with chance accuracy 1/|classes of task t| (UnCLe's 10% for
+    its 10-class tasks).
+    """
+    learned: dict[int, set[int]] = {}
+    partly_forgotten: dict[int, set[int]] = {}
+    operations: list[str] = []
+    chance: list[float] = []
+    for s in steps:
+        task = s.get("task", 0)
+        if s["kind"] == "learn":
+            learned[task] = set(s["classes"])
+            operations.append(f"L{task}")
+            chance.append(NAN)
+            continue
+        whole = set(s["classes"]) == learned.get(task)
+        if not whole:
+            partly_forgotten.setdefault(task, set()).update(s["classes"])
+        operations.append(f"U{task}" if whole else f"U{task}:{s['index']}")
+        chance.append(1 / len(learned[task]) if learned.get(task) else NAN)
+    accuracy = np.full((len(steps), len(steps)), NAN)
+    for i, s in enumerate(steps):
+        task = s.get("task", 0)
+        kept = sorted(set(s["classes"]) - partly_forgotten.get(task, set())) if s["kind"] == "learn" else None
+        for k in range(i, len(records)):
+            evaluations = records[k]["evaluations"]
+            accuracy[k, i] = _accuracy(evaluations["seen_test"], kept) if kept is not None else _accuracy(_forget_set(evaluations, i))
+    return uncle_stability(operations, accuracy, chance)
+
+
 def unlearning_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> dict[str, Any]:
     """The ``result.json`` summary of a run with forget steps: accuracy matrix, the numbers of
     every forget request, and their means over requests as ``metrics``."""
@@ -124,10 +161,16 @@ def unlearning_summary(steps: Sequence[Mapping], records: Sequence[Mapping]) -> 
         for r in records
     ]
     requests = [forget_request_summary(steps, records, r["step"]) for r in records if r["kind"] == "forget"]
+    stability = uncle_stabilities(steps, records)
+    for q in requests:
+        q["stability[uncle,unlearned]"] = stability[q["step"]]
     metrics: dict[str, Any] = {}
     for name in ("forget_acc", "forget_test_acc", "retain_acc", "test_acc", "mia_efficacy[confidence,svc]", "mia[entropy,logreg]"):
         metrics[name] = _mean([q["method"].get(name, NAN) for q in requests])
-    for name in ("avg_gap", "kl_to_oracle[forget_train]", "js_to_oracle[forget_train]", "spill", "relapse[final]", "relapse[max]", "speed_up"):
+    for name in ("avg_gap", "kl_to_oracle[forget_train]", "js_to_oracle[forget_train]", "spill", "relapse[final]", "relapse[max]"):
+        metrics[name] = _mean([q.get(name, NAN) for q in requests])
+    metrics["stability[uncle,learned]"] = _mean([v for v, s in zip(stability, steps) if s["kind"] == "learn"])
+    for name in ("stability[uncle,unlearned]", "speed_up"):
         metrics[name] = _mean([q.get(name, NAN) for q in requests])
     metrics["forget_seconds"] = float(sum(q["seconds"] for q in requests))
     final = records[-1]

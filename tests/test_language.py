@@ -13,6 +13,7 @@ from benchmarks.run import main
 from fixtures_tofu import write_tofu
 from leaderboard import recompute_metrics, validate_result
 from methods import get_method, method_names
+from metrics import MetricInputError
 from metrics.language import (
     model_utility,
     normalized_answer_probability,
@@ -31,6 +32,24 @@ def test_rouge_l_recall_is_the_longest_common_subsequence_over_reference_tokens(
     assert rouge_l_recall("the cat sat", "The cat sat on the mat.") == pytest.approx(3 / 6)
     assert rouge_l_recall("a x b y c", "a b c") == 1.0  # a subsequence, not a substring
     assert rouge_l_recall("", "a b") == 0.0 and rouge_l_recall("a b", "") == 0.0
+
+
+@pytest.mark.parametrize(
+    "generation, answer, recall",
+    [
+        # Porter stemming: writes/write, novels/novel, books/book match; wrote/write do not
+        ("She write novel", "She writes novels.", 1.0),
+        ("he wrote the book", "He writes books.", 2 / 3),
+        ("Jaime Vasquez's books explore themes", "The books of Jaime Vasquez explored true crime themes.", 4 / 9),
+    ],
+)
+def test_rouge_l_recall_stems_as_tofu(generation, answer, recall):
+    from rouge_score import rouge_scorer
+
+    assert rouge_l_recall(generation, answer) == pytest.approx(recall)
+    # TOFU's call (evaluate_util.py eval_rouge_recall): scorer.score(ground_truth, generation)
+    tofu = rouge_scorer.RougeScorer(["rouge1", "rougeL"], use_stemmer=True).score(answer, generation)["rougeL"].recall
+    assert rouge_l_recall(generation, answer) == pytest.approx(tofu)
 
 
 def test_probabilities_and_truth_ratios():
@@ -68,6 +87,25 @@ def test_summary_scores_the_reference_as_perfectly_forgotten_and_a_shifted_model
     assert summary["metrics"]["forget_quality"] == 1.0
     assert summary["metrics"]["retain_rouge_l"] == pytest.approx(1 / 3)
     assert summary["metrics"]["model_utility"] > 0
+
+
+@pytest.mark.parametrize(
+    "broken, message",
+    [
+        (lambda e: e["forget"]["per_sample"].pop("paraphrased_nll"), "paraphrased answer"),
+        (lambda e: e["forget"]["per_sample"].update(perturbed_nll=[], perturbed_tokens=[]), "perturbed answers"),
+        (lambda e: e["forget"]["per_sample"].update(perturbed_nll=[[4.0, 6.0], [4.0]]), "perturbed answers"),
+        (lambda e: e.update(forget=_evaluation([])), "no questions"),
+        (lambda e: e["forget"]["per_sample"].update(answer_tokens=[2]), "token counts"),
+    ],
+)
+def test_qa_metrics_on_incomplete_records_give_one_line_errors(broken, message):
+    evaluations = {"forget": _evaluation([1.0, 2.0]), "retain": _evaluation([1.0, 1.5], "utility")}
+    broken(evaluations)
+    records = [{"step": 0, "kind": "forget", "evaluations": evaluations, "reference": {"evaluations": evaluations}}]
+    with pytest.raises(MetricInputError, match=message) as error:
+        qa_unlearning_summary([], records)
+    assert isinstance(error.value, ValueError) and "\n" not in str(error.value)
 
 
 # ---- data: TOFU's files and the generated miniature -----------------------------------------

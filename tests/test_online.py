@@ -18,7 +18,7 @@ from leaderboard import recompute_metrics, validate_result
 from methods import Method, MethodError, StreamInfo, get_method
 from methods.training import make_optimizer
 from methods.upgd_optimizer import UPGD
-from metrics.plasticity import dormant_fraction, effective_rank, slope
+from metrics.plasticity import dormant_fraction, effective_rank, inactive_fraction, slope
 from scenarios import PRESETS, DatasetUnavailable, apply_overrides, build_scenario, load_source
 
 INFO = StreamInfo(input_shape=(1, 8, 8), num_classes=10, num_steps=5, backbone="mlp")
@@ -218,6 +218,7 @@ def test_label_permuted_digits_with_100_shifts(tmp_path, capsys, method):
     assert metrics["gradient_steps"] == 500
     if method != "pec":  # PEC has no shared feature layer to probe
         assert metrics["probe_steps"] == [0, 25, 50, 75, 99] and 0 <= metrics["final_dormant_fraction"] <= 1
+        assert len(metrics["dormant_fraction[active<1%]"]) == 5 and all(0 <= v <= 1 for v in metrics["dormant_fraction[active<1%]"])
         assert 1 <= metrics["final_effective_rank"] <= 150
     assert recompute_metrics(result)["metrics"] == result["metrics"]
     assert (Path(result["_dir"]) / "online_accuracy.png").read_bytes()[:4] == b"\x89PNG"
@@ -256,6 +257,25 @@ def test_plasticity_metrics_on_hand_computed_examples():
     assert effective_rank(np.eye(4)) == pytest.approx(4.0)
     assert effective_rank(np.ones((5, 3))) == pytest.approx(1.0)
     assert effective_rank(np.zeros((2, 2))) == 0.0
+
+
+def test_loss_of_plasticity_dormant_units_are_active_on_under_one_percent_of_inputs():
+    h = np.zeros((200, 3))
+    h[:2, 0] = 5.0  # active on 1% of the inputs: not dormant
+    h[:1, 1] = 5.0  # active on 0.5%: dormant
+    h[:, 2] = np.linspace(-1.0, 1.0, 200)  # never exactly 0: active on every input
+    assert inactive_fraction(h) == pytest.approx(1 / 3)
+    assert inactive_fraction(h, threshold=0.02) == pytest.approx(2 / 3)
+    assert dormant_fraction(h) == 0.0  # by Sokar's score every unit has some mean activation
+
+
+@pytest.mark.parametrize("bad", [np.full((4, 3), np.nan), np.array([[np.inf, 1.0], [0.0, 1.0]]), np.zeros((0, 3)), np.zeros((3, 0))])
+def test_plasticity_metrics_of_nan_inf_or_empty_features_are_nan(bad):
+    assert math.isnan(dormant_fraction(bad)) and math.isnan(inactive_fraction(bad)) and math.isnan(effective_rank(bad))
+
+
+def test_slope_of_non_finite_accuracies_is_nan():
+    assert math.isnan(slope([0.1, float("inf"), 0.3])) and math.isnan(slope([0.1, float("nan")]))
 
 
 # --- MNIST / EMNIST from IDX files ---------------------------------------------------------------

@@ -4,6 +4,7 @@ import copy
 import json
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
@@ -12,8 +13,9 @@ from benchmarks.run import main
 from benchmarks.runner import evaluate_sets
 from leaderboard import recompute_metrics
 from methods import Method, StreamInfo, get_method, register_method
+from methods.configs import config_document
 from metrics import unlearning_summary
-from scenarios import PRESETS, build_scenario
+from scenarios import PRESETS, PROTOCOL_MODALITY, Step, build_scenario
 
 CPU = torch.device("cpu")
 
@@ -59,15 +61,80 @@ def _unlearned(name, trained, info, stream, **hparams):
     return method
 
 
-def test_ssd_at_defaults_forgets_the_class_and_keeps_the_rest(trained, info, stream):
+def _softmax(z):
+    e = np.exp(z - z.max(1, keepdims=True))
+    return e / e.sum(1, keepdims=True)
+
+
+def _reference_importance(x, y, weight, bias, batch_size):
+    """SSD's calc_importance for a linear softmax classifier, by hand: the mean over consecutive
+    batches of the squared gradient of the batch-mean cross-entropy, (1/n)·(p − onehot)ᵀx."""
+    total_w, total_b, count = np.zeros_like(weight), np.zeros_like(bias), 0
+    for start in range(0, len(y), batch_size):
+        xb, yb = x[start : start + batch_size], y[start : start + batch_size]
+        residual = _softmax(xb @ weight.T + bias) - np.eye(len(bias))[yb]
+        total_w += (residual.T @ xb / len(yb)) ** 2
+        total_b += residual.mean(0) ** 2
+        count += 1
+    return total_w / count, total_b / count
+
+
+def test_ssd_official_batching_gives_the_official_selection(info):
+    """Retain samples of classes 1–3 interleaved, forget class 0, a linear classifier: the
+    official I_D (retain sorted class by class, then forget, consecutive batches) selects other
+    parameters than shuffled batches do."""
+    rng = np.random.default_rng(0)
+    means = rng.normal(0, 1.5, (4, 5))
+    draw = lambda c, k: means[c] + 0.7 * rng.normal(size=(k, 5))  # noqa: E731
+    rx, ry = np.concatenate([draw(c, 1) for _ in range(6) for c in (1, 2, 3)]), np.array([1, 2, 3] * 6)
+    fx, fy = draw(0, 8), np.zeros(8, dtype=np.int64)
+    weight, bias = means.copy(), rng.normal(0, 0.3, 4)
+    alpha, batch = 3.0, 4
+    order = np.argsort(ry, kind="stable")
+    i_d = _reference_importance(np.concatenate([rx[order], fx]), np.concatenate([ry[order], fy]), weight, bias, batch)
+    i_f = _reference_importance(fx, fy, weight, bias, batch)
+    expected = [
+        np.where(f > alpha * d, np.minimum(d / f, 1.0), 1.0) * theta for theta, d, f in zip((weight, bias), i_d, i_f)
+    ]
+    selected = [f > alpha * d for d, f in zip(i_d, i_f)]
+    assert 0 < sum(int(m.sum()) for m in selected) < weight.size + bias.size
+
+    changed = {}
+    for batching in ("sorted", "shuffled"):
+        ssd = get_method("ssd")(info, CPU, ssd_alpha=alpha, ssd_batch_size=batch, ssd_batching=batching)
+        ssd.model = torch.nn.Linear(5, 4).double()
+        with torch.no_grad():
+            ssd.model.weight.copy_(torch.from_numpy(weight))
+            ssd.model.bias.copy_(torch.from_numpy(bias))
+        forget = Step(1, "forget", torch.from_numpy(fx), torch.from_numpy(fy), (0,), 0, 4,
+                      retain_x=torch.from_numpy(rx), retain_y=torch.from_numpy(ry), sample_ids=torch.arange(8))
+        torch.manual_seed(0)
+        ssd.unlearn(forget)
+        after = [ssd.model.weight.detach().numpy(), ssd.model.bias.detach().numpy()]
+        changed[batching] = [a != theta for a, theta in zip(after, (weight, bias))]
+        if batching == "sorted":
+            for a, e in zip(after, expected):
+                np.testing.assert_allclose(a, e, rtol=1e-5)  # the method scores in float32
+            assert ssd.dampened == sum(int(m.sum()) for m in selected)
+    assert all((c == m).all() for c, m in zip(changed["sorted"], selected))
+    assert not all((c == m).all() for c, m in zip(changed["shuffled"], selected))
+
+
+def test_ssd_on_digits_official_batching_forgets_nothing_and_shuffled_forgets(trained, info, stream):
+    """Forgetting digit 0 at α = 10: with the official batching I_D is large (near-single-class
+    batches) and a handful of parameters pass I_f > α·I_D; shuffled batches mix classes, I_D
+    shrinks, far more pass and the digit is forgotten (README, Unlearning)."""
     sets = stream.evaluation_sets(1)
     retain_before = _accuracy(trained, *sets["retain_test"])
     assert _accuracy(trained, *sets["forget_test/1"]) > 0.95
-    ssd = _unlearned("ssd", trained, info, stream)
-    assert ssd.dampened > 0
-    assert _accuracy(ssd, *sets["forget_test/1"]) <= 0.05
-    assert _accuracy(ssd, *sets["forget_train/1"]) <= 0.05
-    assert retain_before - _accuracy(ssd, *sets["retain_test"]) <= 0.03
+    official = _unlearned("ssd", trained, info, stream)
+    assert official.ssd_batching == "sorted" and official.dampened < 50
+    assert _accuracy(official, *sets["forget_test/1"]) > 0.9
+    shuffled = _unlearned("ssd", trained, info, stream, ssd_batching="shuffled")
+    assert shuffled.dampened > 10 * official.dampened
+    assert _accuracy(shuffled, *sets["forget_test/1"]) <= 0.05
+    assert _accuracy(shuffled, *sets["forget_train/1"]) <= 0.05
+    assert retain_before - _accuracy(shuffled, *sets["retain_test"]) <= 0.03
 
 
 def test_retrain_matches_the_oracle_best(trained, info, stream, tmp_path):
@@ -102,7 +169,6 @@ def _steps_above(name, trained, info, stream, steps, **hparams):
         def after_unlearning_iteration(self, iteration):
             if self.first_below is None and _accuracy(self, rx, ry) < 0.9:
                 self.first_below = iteration + 1
-            self.model.train()
 
     method = Watched(info, CPU, unlearn_steps=steps, **hparams)
     method.first_below = None
@@ -195,9 +261,19 @@ def test_learn_forget_program_end_to_end(tmp_path, capsys):
     forget_record = result["steps"][3]
     assert len(forget_record["evaluations"]["forget_train/3"]["nll"]) == steps[3]["train_size"]
     assert "relapse[final]" in result["metrics"]
+    # UnCLe's stability of U1 (step 3 forgets both classes of task 1): mean over steps 3..6 of
+    # chance (1/2) minus the accuracy on its forgotten test data
+    forgotten = [_counted(result["steps"][k]["evaluations"]["forget_test/3"]) for k in range(3, 7)]
+    assert requests[0]["stability[uncle,unlearned]"] == pytest.approx(np.mean([0.5 - a for a in forgotten]))
+    assert 0 < result["metrics"]["stability[uncle,learned]"] <= 1.5
     again = recompute_metrics(result)
     assert again["unlearning"] == result["unlearning"] and again["accuracy_matrix"] == matrix
     assert len(list((tmp_path / "oracles").glob("*.pt"))) == 2
+
+
+def _counted(evaluation):
+    counts = evaluation["per_class"].values()
+    return sum(c for c, _ in counts) / sum(t for _, t in counts)
 
 
 def test_task_module_deletion_drops_whole_tasks_only(tmp_path):
@@ -227,10 +303,146 @@ def test_task_module_deletion_drops_whole_tasks_only(tmp_path):
 def test_salun_masks_gradients_only_while_unlearning(stream, info):
     """SalUn's saliency mask exists only during a forget request; learning is plain training."""
     torch.manual_seed(0)
-    method = get_method("salun")(info, CPU, epochs=1, unlearn_steps=5)
+    method = get_method("salun")(info, CPU, epochs=1, unlearn_epochs=1)
     method.learn(stream.steps[0])
     before = [p.detach().clone() for p in method.model.parameters()]
     method.forget(stream.steps[1])
     assert method.mask is None
     changed = [(p.detach() != b) for p, b in zip(method.model.parameters(), before)]
     assert any(c.any() for c in changed) and not all(c.all() for c in changed)  # masked: some weights frozen
+
+
+class RecordingSalUn(get_method("salun")):
+    """SalUn recording its mask and, per training batch, how many of its samples are forget samples."""
+
+    def saliency_mask(self, x, y):
+        self.recorded_mask = super().saliency_mask(x, y)
+        return self.recorded_mask
+
+    def unlearn(self, step):
+        forget = {bytes(xi.numpy()) for xi in step.x}
+        self.batches_seen = []
+
+        def record(module, inputs):
+            if module.training:
+                self.batches_seen.append((sum(bytes(xi.numpy()) in forget for xi in inputs[0]), len(inputs[0])))
+
+        handle = self.model.register_forward_pre_hook(record)
+        try:
+            super().unlearn(step)
+        finally:
+            handle.remove()
+
+
+@pytest.mark.parametrize("passes", ["separate", "mixed"])
+def test_salun_follows_the_reference_random_labelling(trained, info, stream, passes):
+    """RL.py: SGD with momentum and weight decay, every weight outside the saliency mask exactly
+    as before unlearning; D_f then D_r in separate passes (CIFAR-10 branch) or one mixed pass
+    (CIFAR-100 branch)."""
+    method = RecordingSalUn(info, CPU, unlearn_epochs=2, salun_passes=passes)
+    method.model = copy.deepcopy(trained.model)
+    before = [p.detach().clone() for p in method.model.parameters()]
+    torch.manual_seed(1)
+    method.forget(stream.steps[1])
+    mask = method.recorded_mask
+    total = sum(m.numel() for m in mask)
+    assert sum(int(m.sum()) for m in mask) == int(0.5 * total)
+    for p, b, m in zip(method.model.parameters(), before, mask):
+        assert torch.equal(p.detach()[m == 0], b[m == 0])  # not moved by weight decay or momentum
+    assert sum(int((p.detach() != b)[m == 1].sum()) for p, b, m in zip(method.model.parameters(), before, mask)) > 0.9 * total / 2
+    forget_size, retain_size = len(stream.steps[1].y), len(stream.steps[1].retain_y)
+    seen = method.batches_seen
+    if passes == "separate":
+        per_epoch = [(min(256, forget_size - i), min(256, forget_size - i)) for i in range(0, forget_size, 256)]
+        per_epoch += [(0, min(256, retain_size - i)) for i in range(0, retain_size, 256)]
+        assert seen == per_epoch * 2
+    else:
+        assert sum(f for f, _ in seen) == 2 * forget_size and sum(n for _, n in seen) == 2 * (forget_size + retain_size)
+        assert sum(0 < f < n for f, n in seen) >= len(seen) - 1  # batches mix forget and retain samples
+
+
+def test_salun_random_labels_cover_every_class_including_the_true_one(info):
+    method = get_method("salun")(info, CPU)
+    method.model.grow(10)
+    torch.manual_seed(0)
+    y = torch.arange(10).repeat(1000)
+    labels = method.random_labels(y)
+    assert set(labels.tolist()) == set(range(10))
+    assert (labels == y).float().mean().item() == pytest.approx(0.1, abs=0.01)
+
+
+def test_npo_log_ratio_is_zero_before_the_first_update_on_a_batchnorm_network(stream):
+    """Item 7 of issue 10: model and frozen reference both in eval mode, so on a BatchNorm
+    network (the small CNN) ℓ_θ − ℓ_ref is 0 on the first forget batch (one class only); in train
+    mode the batch's own statistics would put it far from 0."""
+    info = StreamInfo(stream.input_shape, stream.num_classes, len(stream.steps), "small_cnn")
+
+    class Watched(get_method("npo")):
+        def forget_loss(self, fx, fy):
+            if not hasattr(self, "first_log_ratio"):
+                with torch.no_grad():
+                    reference = torch.nn.functional.cross_entropy(self.reference(fx), fy, reduction="none")
+                    self.first_log_ratio = self.per_sample_nll(fx, fy) - reference
+                    train_mode = copy.deepcopy(self.model).train()
+                    self.train_mode_log_ratio = torch.nn.functional.cross_entropy(train_mode(fx), fy, reduction="none") - reference
+            return super().forget_loss(fx, fy)
+
+    torch.manual_seed(0)
+    npo = Watched(info, CPU, epochs=1, unlearn_steps=2, beta=1.0)
+    npo.learn(stream.steps[0])
+    statistics = {n: b.clone() for n, b in npo.model.named_buffers() if "running" in n}
+    assert statistics
+    npo.forget(stream.steps[1])
+    assert npo.first_log_ratio.abs().max().item() < 1e-5
+    assert npo.train_mode_log_ratio.abs().max().item() > 0.1  # the fixture tells the two modes apart
+    assert all(torch.equal(b, statistics[n]) for n, b in npo.model.named_buffers() if n in statistics)
+
+
+UNLEARNING_PRESETS = [
+    "cifar10-forget-class", "cifar10-forget-random", "cifar100-forget-class", "cifar20-forget-subclass", "cifar100-b0inc10-forget"
+]
+TOFU_PRESETS = ["tofu-forget01", "tofu-forget05", "tofu-forget10"]
+
+
+@pytest.mark.parametrize(
+    "method, presets",
+    [(m, UNLEARNING_PRESETS) for m in ("retrain", "finetune-retain", "ssd", "salun", "scrub")]
+    + [(m, UNLEARNING_PRESETS + TOFU_PRESETS) for m in ("ga", "graddiff", "npo", "npo-rt")],
+)
+def test_unlearning_configs_give_every_value_a_source_or_a_reason(method, presets):
+    doc = config_document(method)
+    assert doc["method"] == method and sorted(doc["presets"]) == sorted(presets)
+    for preset, entries in doc["presets"].items():
+        defaults = get_method(method, PROTOCOL_MODALITY[PRESETS[preset].protocol]).hyperparameters()
+        for key, entry in entries.items():
+            assert key in defaults, (preset, key)
+            assert set(entry) in ({"value", "source"}, {"value", "club"}) and (entry.get("source") or entry.get("club")), (preset, key)
+            assert type(entry["value"]) is type(defaults[key]), (preset, key)
+
+
+def test_unlearning_configs_pin_the_reference_values():
+    def entry(method, preset, key):
+        return config_document(method)["presets"][preset][key]
+
+    keys = ("ssd_alpha", "ssd_lambda", "ssd_batch_size", "ssd_batching")
+    ssd = {p: {k: entry("ssd", p, k)["value"] for k in keys} for p in UNLEARNING_PRESETS}
+    assert ssd["cifar100-forget-class"] == {"ssd_alpha": 10.0, "ssd_lambda": 1.0, "ssd_batch_size": 64, "ssd_batching": "sorted"}
+    assert ssd["cifar10-forget-random"] == {"ssd_alpha": 10.0, "ssd_lambda": 1.0, "ssd_batch_size": 128, "ssd_batching": "concatenated"}
+    assert "forget_random_main.py" in entry("ssd", "cifar10-forget-random", "ssd_batching")["source"]
+    assert "fine class" in entry("ssd", "cifar20-forget-subclass", "ssd_batching")["club"]
+    salun = {k: e["value"] for k, e in config_document("salun")["presets"]["cifar10-forget-random"].items()}
+    assert salun == {"saliency_ratio": 0.5, "unlearn_epochs": 10, "unlearn_lr": 0.013, "unlearn_batch_size": 256,
+                     "unlearn_momentum": 0.9, "unlearn_weight_decay": 5e-4, "salun_passes": "separate"}
+    assert "Classification/README.md" in entry("salun", "cifar10-forget-random", "unlearn_lr")["source"]
+    assert entry("salun", "cifar100-forget-class", "salun_passes")["value"] == "mixed"
+    assert "RL.py" in entry("salun", "cifar100-forget-class", "salun_passes")["source"]
+    scrub = {k: e["value"] for k, e in config_document("scrub")["presets"]["cifar10-forget-class"].items()}
+    assert scrub == {"scrub_epochs": 3, "scrub_max_epochs": 2, "scrub_lr": 5e-4, "scrub_temperature": 4.0, "scrub_alpha": 0.001,
+                     "scrub_gamma": 0.99, "scrub_forget_batch_size": 512, "scrub_retain_batch_size": 256}
+    assert all("large_scale_unlearning.ipynb" in e["source"] for e in config_document("scrub")["presets"]["cifar10-forget-class"].values())
+    npo = {k: e["value"] for k, e in config_document("npo-rt")["presets"]["tofu-forget05"].items()}
+    assert npo == {
+        "lr": 2e-5, "epochs": 10, "batch_size": 32, "weight_decay": 0.01, "warmup_epochs": 1.0, "beta": 0.1, "retain_weight": 1.0
+    }
+    assert entry("ga", "tofu-forget01", "epochs")["value"] == 5 and "locuslab/tofu" in entry("ga", "tofu-forget01", "epochs")["source"]
+    assert all("club" in e for e in config_document("npo")["presets"]["cifar100-forget-class"].values())

@@ -93,3 +93,42 @@ def test_gaps_avg_gap_spill_relapse_speed_up():
     assert relapse(0.0, [0.3, 0.1]) == pytest.approx((0.1, 0.3))
     assert all(np.isnan(v) for v in relapse(0.0, []))
     assert speed_up(60.0, 2.0) == 30.0 and np.isnan(speed_up(1.0, 0.0))
+
+
+def test_speed_up_of_infinite_times_is_nan():
+    assert np.isnan(speed_up(float("inf"), 1.0)) and np.isnan(speed_up(1.0, float("inf")))
+
+
+# --- UnCLe's stability (visprasadh/uncle toolbox/stability_calculator.py) ------------------
+
+from metrics.unlearning import uncle_stability  # noqa: E402
+
+
+def test_uncle_stability_on_a_hand_made_matrix():
+    # The reference layout: rows after each operation, one column per task in learn order
+    # (L0 → column 0, L1 → 1, L2 → 2); U<t> reads its task's column. Accuracies in percent as
+    # in UnCLe's logs, converted to fractions below.
+    operations = ["L0", "L1", "U0", "L2", "U1"]
+    percent = np.array(
+        [
+            [80.0, 0.0, 0.0],
+            [70.0, 90.0, 0.0],
+            [12.0, 81.0, 0.0],
+            [30.0, 72.0, 60.0],
+            [9.0, 5.0, 54.0],
+        ]
+    )
+    per_operation = percent[:, [0, 1, 0, 2, 1]] / 100  # column of each operation's data
+    expected = [
+        np.mean([1 - (80 - a) / 80 for a in (80, 70)]),  # L0: rows 0–1, until U0 at row 2
+        np.mean([1 - (90 - a) / 90 for a in (90, 81, 72)]),  # L1: rows 1–3, until U1 at row 4
+        np.mean([10 - a for a in (12, 30, 9)]) / 100,  # U0: rows 2–4 against chance 10%
+        np.mean([1 - (60 - a) / 60 for a in (60, 54)]),  # L2: never unlearned, rows 3–4
+        np.mean([10 - a for a in (5,)]) / 100,  # U1: row 4
+    ]
+    assert uncle_stability(operations, per_operation) == pytest.approx(expected)
+    # CLUB's extension: forgetting part of a task does not end its learned window
+    partial = uncle_stability(["L0", "U0:1", "L1"], np.array([[0.8, 0, 0], [0.7, 0.2, 0], [0.6, 0.3, 0.9]]), chance=0.5)
+    assert partial == pytest.approx([np.mean([1.0, 0.7 / 0.8, 0.6 / 0.8]), np.mean([0.3, 0.2]), 1.0])
+    with pytest.raises(ValueError, match="3×3"):
+        uncle_stability(["L0", "L1", "U0"], np.zeros((3, 2)))
