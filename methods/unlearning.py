@@ -283,6 +283,7 @@ class SSD(UnlearningMethod):
     and on D_f: every parameter with I_f > α·I_D is scaled by min(λ·I_D/I_f, 1)."""
 
     needs_retain = True  # I_D is computed on the full training set, retain included
+    data_parallel = False  # importance is gathered from shuffled batches: one process sees them all
 
     def __init__(self, *args, ssd_alpha: float = 10.0, ssd_lambda: float = 1.0, ssd_batch_size: int = 64, **kwargs) -> None:
         super().__init__(*args, **kwargs)
