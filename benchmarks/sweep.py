@@ -93,7 +93,10 @@ def configure(args: argparse.Namespace) -> tuple[Grid, Execution, Path]:
         stored = _read_sweep_json(args.resume)
         if stored is None:
             raise UsageError(f"--resume {args.resume}: not a sweep folder (no readable {SWEEP_JSON})")
-        grid, stored_execution, sweep_dir = Grid.from_json(stored["grid"]), stored.get("execution", {}), args.resume
+        try:
+            grid, stored_execution, sweep_dir = Grid.from_json(stored["grid"]), stored.get("execution", {}), args.resume
+        except (KeyError, TypeError):
+            raise UsageError(f"--resume {args.resume}: {SWEEP_JSON} does not describe a grid") from None
         file_options: dict[str, Any] = {}
     else:
         file_options = read_sweep_file(args.file) if args.file is not None else {}
@@ -109,6 +112,9 @@ def configure(args: argparse.Namespace) -> tuple[Grid, Execution, Path]:
             stored_execution = stored.get("execution", {})
     fields = {k: v for k, v in {**stored_execution, **file_options}.items() if k in Execution.__dataclass_fields__}
     flags = {k: getattr(args, k) for k in Execution.__dataclass_fields__ if getattr(args, k) is not None}
+    previous = fields.get("backend", "local")
+    if flags.get("backend", previous) != previous:  # another backend than stored: its Ray options go
+        fields = {k: v for k, v in fields.items() if k not in ("address", "send_back")}
     execution = Execution(**{**fields, **flags})
     _check_execution(execution)
     return grid, execution, sweep_dir
@@ -128,7 +134,8 @@ def _grid(args: argparse.Namespace, file: dict[str, Any]) -> Grid:
         raise UsageError(f"{both[0]!r} is both set (--set) and swept (--grid); keep one")
     if any(not values for values in grid.values()):
         raise UsageError("every --grid setting needs at least one value")
-    plugins = [*file.get("plugins", []), *args.plugin]
+    file_plugins = file.get("plugins", [])
+    plugins = [*([file_plugins] if isinstance(file_plugins, str) else file_plugins), *args.plugin]
     data_dir = args.data_dir if args.data_dir is not None else file.get("data_dir")
     return Grid(
         methods=parse_names(methods, "--methods"),

@@ -287,6 +287,12 @@ def test_a_sweep_folder_keeps_its_grid(tmp_path, capsys):
     assert "not a sweep folder" in capsys.readouterr().err
     assert sweep_main(["--resume", str(out), "--methods", "er"]) == 2
     assert "drop --methods" in capsys.readouterr().err
+    stored = {"grid": Grid(["er"], ["digits-cil"], [0]).to_json(), "execution": {"backend": "ray", "send_back": True, "workers": 3}}
+    (out / "sweep.json").write_text(json.dumps(stored))
+    grid, execution, _ = configure(parse_args(["--resume", str(out)]))
+    assert grid.methods == ["er"] and (execution.backend, execution.send_back, execution.workers) == ("ray", True, 3)
+    _, execution, _ = configure(parse_args(["--resume", str(out), "--backend", "local"]))  # Ray's options stay behind
+    assert (execution.backend, execution.send_back, execution.workers) == ("local", False, 3)
 
 
 def test_seeds_and_gpu_shares():
@@ -312,6 +318,11 @@ def test_progress_projects_the_time_left(tmp_path):
     progress.started = {cells[2].path: now - 5, cells[3].path: now - 15}
     # two pending runs of 20 s, and 15 s + 5 s left of the running ones, on two workers: 30 s
     assert progress.line() == "2/6 done, 2 running, 0 failed, about 30s left"
+    printed, terminal = io.StringIO(), io.StringIO()
+    live = Progress(state, capacity=2, out=printed, live=terminal)  # on a terminal: events above one live line
+    live.event("done    digits-cil/finetune/seed-0 (8.0s)")
+    assert printed.getvalue() == "done    digits-cil/finetune/seed-0 (8.0s)\n"
+    assert terminal.getvalue().endswith("\r\033[Ksweep: 2/6 done, 0 running, 0 failed, time left known after the first run")
 
 
 def test_torchrun_two_processes_on_cpu_write_one_result_close_to_one_process(tmp_path, capsys):
