@@ -287,6 +287,7 @@ def drive(grid: Grid, sweep_dir: Path, backend: Any, progress_out: TextIO | None
     """Run every unfinished cell of ``grid`` on ``backend``, at most ``backend.window`` at a time;
     a failed attempt is retried (``ATTEMPTS`` in all), and state.json follows every change."""
     progress_out = progress_out or sys.stdout
+    root = sweep_dir.resolve()  # runs (and Ray workers) may start in another working directory
     cells = grid.cells()
     state = SweepState(sweep_dir, cells)
     progress = Progress(state, backend.capacity, progress_out)
@@ -309,7 +310,7 @@ def drive(grid: Grid, sweep_dir: Path, backend: Any, progress_out: TextIO | None
             changed = False
             while queue and len(in_flight) < backend.window:
                 cell, number = queue.popleft()
-                handle = backend.submit(sweep_dir / cell.path, cell.arguments(grid))
+                handle = backend.submit(root / cell.path, cell.arguments(grid))
                 in_flight[handle] = (cell, number)
                 progress.started[cell.path] = time.monotonic()
                 state.update(cell, status="running", attempts=number)
@@ -321,7 +322,7 @@ def drive(grid: Grid, sweep_dir: Path, backend: Any, progress_out: TextIO | None
             for handle in ended:
                 cell, number = in_flight.pop(handle)
                 progress.started.pop(cell.path, None)
-                outcome: Attempt = backend.outcome(handle, sweep_dir / cell.path)
+                outcome: Attempt = backend.outcome(handle, root / cell.path)
                 _record(state, progress, queue, cell, number, outcome)
             if ended:
                 state.save()

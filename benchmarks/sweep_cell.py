@@ -6,9 +6,10 @@ was interrupted (or failed after some steps), a new run otherwise. The run's std
 are appended to ``stdout.log`` and ``stderr.log`` in the cell's folder; a failed attempt's
 error is the last line it wrote to stderr.
 
-The run is ``benchmarks.run`` executed as ``__main__`` by a three-line launcher that first
-asks Linux to kill it when the process that started it dies (``PR_SET_PDEATHSIG``), so that a
-sweep killed outright leaves no run behind that would race the re-launched sweep. Runs get
+The run is ``benchmarks.run`` executed as ``__main__`` (with its usual arguments) by a short
+launcher that first asks Linux to kill it when the process that started it dies
+(``PR_SET_PDEATHSIG``), so that a sweep killed outright leaves no run behind that would race
+the re-launched sweep. Runs get
 their thread budget (``OMP_NUM_THREADS`` and friends) from the sweep.
 
 This module is what a Ray worker imports: it imports nothing heavy.
