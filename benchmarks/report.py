@@ -64,9 +64,15 @@ class Group:
 
 
 def read_runs(sweep_dir: Path) -> tuple[list[Run], list[str]]:
-    """Every readable result under ``sweep_dir`` (sorted by path), and the paths of unreadable ones."""
+    """Every readable result under ``sweep_dir`` (sorted by path), and the paths of unreadable ones.
+
+    Folders whose names start with ``.`` are skipped: they hold temporary copies (a run folder
+    being unpacked by a sweep).
+    """
     runs, unreadable = [], []
     for path in sorted(sweep_dir.rglob(RESULT)):
+        if any(part.startswith(".") for part in path.relative_to(sweep_dir).parts):
+            continue
         relative = path.parent.relative_to(sweep_dir).as_posix()
         try:
             result = json.loads(path.read_text())

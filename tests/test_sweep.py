@@ -4,6 +4,7 @@ failed runs, the report, and one run over two processes with torchrun."""
 import io
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -205,7 +206,10 @@ def test_report_tables_and_plots(local_sweep, tmp_path):
     import matplotlib.image
 
     local_dir, _ = local_sweep
-    folder = write_report(local_dir, tmp_path / "report")
+    copy = tmp_path / "sweep"
+    shutil.copytree(local_dir, copy)
+    shutil.copytree(copy / "digits-cil/nmc/seed-0", copy / "digits-cil/nmc/.seed-0.old")  # a temporary copy: not a run
+    folder = write_report(copy, tmp_path / "report")
     markdown = (folder / "report.md").read_text()
     html = (folder / "report.html").read_text()
     data = json.loads((folder / "report.json").read_text())
