@@ -410,17 +410,17 @@ def main(argv: list[str] | None = None) -> int:
         args = parse_args(argv)
         grid, execution, sweep_dir = configure(args)
         validate(grid)
-        with SweepLock(sweep_dir):
-            from .files import write_json
+        backend = make_backend(execution, grid.device)  # before anything is written: it may be unavailable
+        try:
+            with SweepLock(sweep_dir):
+                from .files import write_json
 
-            write_json(sweep_dir / SWEEP_JSON, {"grid": grid.to_json(), "execution": asdict(execution)})
-            backend = make_backend(execution, grid.device)
-            if threading.current_thread() is threading.main_thread():  # SIGTERM stops the sweep as Ctrl-C does
-                previous_handler = signal.signal(signal.SIGTERM, _interrupt)
-            try:
+                write_json(sweep_dir / SWEEP_JSON, {"grid": grid.to_json(), "execution": asdict(execution)})
+                if threading.current_thread() is threading.main_thread():  # SIGTERM stops the sweep as Ctrl-C does
+                    previous_handler = signal.signal(signal.SIGTERM, _interrupt)
                 state = drive(grid, sweep_dir, backend)
-            finally:
-                backend.close()
+        finally:
+            backend.close()
     except UsageError as e:
         print(f"error: {e}", file=sys.stderr)
         return 2

@@ -281,6 +281,14 @@ def test_user_mistakes_are_one_line_and_exit_2(tmp_path, capsys, args, needle):
     assert not (tmp_path / "sweep").exists(), "a refused sweep leaves no folder"
 
 
+def test_ray_backend_without_ray_is_one_line_and_exit_1(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if Ray were not installed
+    code = sweep_main(["--methods", "finetune", "--backend", "ray", "--out", str(tmp_path / "sweep")])
+    err = capsys.readouterr().err
+    assert code == 1 and err.count("\n") == 1 and "needs Ray: pip install 'club[sweep]'" in err
+    assert not (tmp_path / "sweep").exists()
+
+
 def test_a_sweep_folder_keeps_its_grid(tmp_path, capsys):
     out = tmp_path / "sweep"
     out.mkdir()
