@@ -11,6 +11,8 @@ from pathlib import Path
 
 import torch
 
+from .distributed import describe as distributed_run
+
 PACKAGES = ("club", "torch", "torchvision", "timm", "numpy", "scikit-learn", "tqdm")
 
 
@@ -47,6 +49,7 @@ def environment(device: torch.device) -> dict:
         "precision": "bf16-autocast" if device.type == "cuda" else "fp32",
         "torch_threads": torch.get_num_threads(),
         "git_commit": git_commit(),
+        **({"distributed": run} if (run := distributed_run()) else {}),
     }
 
 

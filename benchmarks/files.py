@@ -39,7 +39,11 @@ def _json_safe(value: Any) -> Any:
 
 def write_json(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON to ``path`` atomically."""
-    text = json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n"
+    write_text(path, json.dumps(_json_safe(data), indent=1, allow_nan=False) + "\n")
+
+
+def write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically."""
     _atomic(path, lambda f: f.write(text.encode()))
 
 

@@ -24,6 +24,7 @@ from methods import MethodError, StreamInfo, get_method, load_plugin, method_nam
 from methods.configs import ConfigError
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario
 
+from . import distributed
 from .errors import UsageError
 from .files import write_json
 from .logs import RunLog
@@ -141,6 +142,7 @@ def execute(args: argparse.Namespace) -> Path:
     if args.resume and (args.resume / RESULT).exists():
         print(f"{args.resume} already finished", flush=True)
         return args.resume / RESULT
+    args = distributed.start(args, config, method_cls, device)  # under torchrun; only rank 0 writes the run folder
 
     seed_everything(config["seed"])
     try:

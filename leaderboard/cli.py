@@ -93,13 +93,17 @@ def open_store(db: str | None) -> Any:
 
 
 def result_files(paths: list[Path]) -> tuple[list[Path], list[str]]:
-    """Every ``result.json`` named or found (recursively) in the given folders, and one line per path that has none."""
+    """Every ``result.json`` named or found (recursively) in the given folders, and one line per path that has none.
+
+    Folders whose names start with ``.`` are skipped inside a given folder: a sweep unpacks run
+    folders sent back by Ray workers into such temporary copies.
+    """
     files, missing = [], []
     for path in paths:
         if path.is_file():
             files.append(path)
         elif path.is_dir():
-            found = sorted(path.rglob(RESULT))
+            found = sorted(f for f in path.rglob(RESULT) if not any(part.startswith(".") for part in f.relative_to(path).parts))
             files += found
             if not found:
                 missing.append(f"refused: {path}: no {RESULT} in this folder (an unfinished run?)")

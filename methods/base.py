@@ -41,6 +41,11 @@ class Method:
     # runner refuses a method whose flag is false before training. Opt in with one line in the class.
     few_shot: ClassVar[bool] = False  # learns from N-way K-shot sessions after a base session
     online: ClassVar[bool] = False  # learns from each incoming batch once (``observe``)
+    #: Whether the method may run as one data-parallel run over several processes (``torchrun``):
+    #: each process trains on its slice of every shuffled :func:`methods.training.batches` pass
+    #: and gradients are averaged before each optimiser step. A method with a shuffled pass that
+    #: is not training (e.g. statistics gathered from it) sets this False and is refused there.
+    data_parallel: ClassVar[bool] = True
     #: Whether :meth:`forget` uses the retain set; the runner removes ``retain_x``/``retain_y``
     #: from forget steps given to methods that leave this False.
     needs_retain: ClassVar[bool] = False

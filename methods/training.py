@@ -16,11 +16,37 @@ T = TypeVar("T")
 def batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, shuffle: bool = True
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Mini-batches of ``(x, y)`` moved to ``device``; shuffled with the global torch RNG."""
+    """Mini-batches of ``(x, y)`` moved to ``device``; shuffled with the global torch RNG.
+
+    In a data-parallel run (several processes under ``torchrun``, see ``benchmarks/distributed.py``)
+    a shuffled pass is a training pass: every process takes rank 0's permutation and its own
+    slice of each batch (the whole batch when it has fewer samples than processes).
+    """
     order = torch.randperm(len(y)) if shuffle else torch.arange(len(y))
+    rank, world = _data_parallel_rank() if shuffle else (0, 1)
+    if world > 1:
+        order = _from_rank_0(order, device)
     for start in range(0, len(y), batch_size):
         idx = order[start : start + batch_size]
+        if world > 1 and len(idx) >= world:
+            idx = idx.tensor_split(world)[rank]
         yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+
+
+def _data_parallel_rank() -> tuple[int, int]:
+    """``(rank, number of processes)`` of a data-parallel run, ``(0, 1)`` otherwise."""
+    dist = torch.distributed
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def _from_rank_0(tensor: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Rank 0's value of ``tensor`` on every rank (NCCL broadcasts on the GPU)."""
+    on = device if torch.distributed.get_backend() == "nccl" else torch.device("cpu")
+    shared = tensor.to(on)
+    torch.distributed.broadcast(shared, src=0)
+    return shared.cpu()
 
 
 OPTIMIZERS = ("adam", "adamw", "sgd", "upgd", "upgd-nonprotecting")

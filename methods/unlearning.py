@@ -372,6 +372,7 @@ class SSD(UnlearningMethod):
     """
 
     needs_retain = True  # I_D is computed on the full training set, retain included
+    data_parallel = False  # importance is gathered from shuffled batches: one process sees them all
 
     def __init__(
         self,

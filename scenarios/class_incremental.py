@@ -2,7 +2,8 @@
 
 A first step holds ``base`` classes (or ``increment`` classes when ``base`` is 0), and every
 later step adds ``increment`` new classes. The class order is a permutation drawn from the
-seed, or the dataset's own order when ``order="fixed"``.
+seed, from an order seed of its own (``order=3``: a swept variable independent of the run
+seed), or the dataset's own order when ``order="fixed"``.
 """
 
 from __future__ import annotations
@@ -16,22 +17,33 @@ from .data import ImageDataset
 from .stream import Step, Stream
 
 
-def class_order_for(num_classes: int, order: str | Sequence[int], seed: int) -> list[int]:
+def class_order_for(num_classes: int, order: str | int | Sequence[int], seed: int) -> list[int]:
     """The dataset labels in the order the stream introduces them.
 
-    ``order`` is ``"seed"`` (a permutation drawn from ``seed``), ``"fixed"`` (0..C-1) or an
-    explicit sequence of all labels.
+    ``order`` is ``"seed"`` (a permutation drawn from ``seed``), an integer order seed ``k``
+    (the permutation ``"seed"`` draws for seed ``k``, whatever the run's seed), ``"fixed"``
+    (0..C-1) or an explicit sequence of all labels.
     """
+    if isinstance(order, int) and not isinstance(order, bool):
+        if order < 0:
+            raise ValueError(f"an order seed must be a non-negative integer, got {order}")
+        return class_order_for(num_classes, "seed", order)
     if isinstance(order, str):
         if order == "fixed":
             return list(range(num_classes))
         if order == "seed":
             return [int(c) for c in np.random.default_rng(seed).permutation(num_classes)]
-        raise ValueError(f"class order must be 'seed', 'fixed' or a list of labels, got {order!r}")
+        raise ValueError(f"class order must be 'seed', 'fixed', an order seed or a list of labels, got {order!r}")
     explicit = [int(c) for c in order]
     if sorted(explicit) != list(range(num_classes)):
         raise ValueError(f"an explicit class order must list each of the {num_classes} labels exactly once")
     return explicit
+
+
+def order_option(order: str | int | Sequence[int]) -> str | int | list[int]:
+    """``order`` as a stream stores it in its options (and ``result.json``): a word or an order
+    seed as given, an explicit order as a list."""
+    return order if isinstance(order, (str, int)) else list(order)
 
 
 def split_sizes(num_classes: int, base: int, increment: int) -> list[int]:
@@ -50,7 +62,7 @@ def class_incremental_stream(
     base: int,
     increment: int,
     seed: int,
-    order: str | Sequence[int] = "seed",
+    order: str | int | Sequence[int] = "seed",
     name: str | None = None,
 ) -> Stream:
     """Split ``dataset`` into a class-incremental stream and relabel to incremental ids."""
@@ -84,5 +96,5 @@ def class_incremental_stream(
         test_y=relabel[dataset.test_y],
         class_order=tuple(class_order),
         class_names=tuple(dataset.class_names[c] for c in class_order),
-        options={"base": base, "increment": increment, "order": order if isinstance(order, str) else list(order)},
+        options={"base": base, "increment": increment, "order": order_option(order)},
     )

@@ -31,7 +31,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .class_incremental import class_order_for
+from .class_incremental import class_order_for, order_option
 from .data import ImageDataset
 from .presets import Preset, register_preset, register_protocol
 from .stream import Step, Stream
@@ -127,7 +127,7 @@ def _listed_sessions(
 
 
 def _sampled_sessions(
-    dataset: ImageDataset, order: str | Sequence[int], seed: int, base: int, ways: int, shots: int, sessions: int
+    dataset: ImageDataset, order: str | int | Sequence[int], seed: int, base: int, ways: int, shots: int, sessions: int
 ) -> tuple[list[list[int]], list[np.ndarray]]:
     """Classes and training rows of every session: all base samples, K seeded draws per novel class.
 
@@ -156,7 +156,7 @@ def few_shot_stream(
     shots: int,
     sessions: int,
     seed: int,
-    order: str | Sequence[int] = "fixed",
+    order: str | int | Sequence[int] = "fixed",
     index_list: str | None = None,
     name: str | None = None,
 ) -> Stream:
@@ -206,7 +206,7 @@ def few_shot_stream(
         "ways": ways,
         "shots": shots,
         "sessions": sessions,
-        "order": order if isinstance(order, str) else list(order),
+        "order": order_option(order),
         "samples": "index_list" if index_list is not None else "seeded_sampler",
         "index_list": None if index_list is None else str(Path(index_list).expanduser().resolve()),
         "index_list_sha256": None if index_list is None else lists_digest(index_list, 1 + sessions),

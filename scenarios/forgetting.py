@@ -33,7 +33,7 @@ from typing import Sequence
 import numpy as np
 import torch
 
-from .class_incremental import class_order_for, split_sizes
+from .class_incremental import class_order_for, order_option, split_sizes
 from .data import ImageDataset
 from .stream import Step, Stream
 
@@ -234,7 +234,7 @@ def learn_forget_stream(
     requests: str = "L0 L1 U0 L2",
     base: int = 0,
     increment: int = 2,
-    order: str | Sequence[int] = "seed",
+    order: str | int | Sequence[int] = "seed",
 ) -> ForgetStream:
     """A class-incremental split (``B{base}-Inc{increment}``, classes ordered by ``order``)
     whose tasks are learned and forgotten as ``requests`` says."""
@@ -293,7 +293,7 @@ def learn_forget_stream(
         class_order=tuple(class_order),
         class_names=tuple(dataset.class_names[c] for c in class_order),
         options={"requests": " ".join(str(requests).replace(",", " ").split()), "base": base, "increment": increment,
-                 "order": order if isinstance(order, str) else list(order)},
+                 "order": order_option(order)},
         forget_test_masks=masks,
         eval_seed=seed,
     )

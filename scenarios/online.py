@@ -33,7 +33,7 @@ from typing import Callable, Iterator, Mapping, Sequence
 import numpy as np
 import torch
 
-from .class_incremental import class_order_for, split_sizes
+from .class_incremental import class_order_for, order_option, split_sizes
 from .data import ImageDataset
 from .presets import Preset, register_preset, register_protocol
 from .stream import Step, Stream
@@ -243,7 +243,7 @@ def online_class_incremental_stream(
     name: str | None = None,
     base: int = 0,
     increment: int = 2,
-    order: str | Sequence[int] = "seed",
+    order: str | int | Sequence[int] = "seed",
     batch_size: int = 10,
     blur: int = 0,
     task_free: bool = False,
@@ -314,7 +314,7 @@ def online_class_incremental_stream(
             "stream": "online_class_incremental",
             "base": base,
             "increment": increment,
-            "order": order if isinstance(order, str) else list(order),
+            "order": order_option(order),
             "batch_size": batch_size,
             "blur": blur,
             "task_free": task_free,

@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from scenarios import PRESETS, apply_overrides, build_scenario, class_incremental_stream, load_source, split_sizes
+from scenarios import PRESETS, apply_overrides, build_scenario, class_incremental_stream, class_order_for, load_source, split_sizes
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +51,18 @@ def test_fixed_order(digits):
     s = class_incremental_stream(digits, 0, 5, seed=7, order="fixed")
     assert s.class_order == tuple(range(10))
     assert [s.classes for s in s.steps] == [(0, 1, 2, 3, 4), (5, 6, 7, 8, 9)]
+
+
+def test_an_order_seed_fixes_the_class_order_whatever_the_run_seed(tmp_path):
+    # scenario.order=K: the permutation that order "seed" draws for seed K, for every run seed,
+    # stored as given so that class_order_for(options) recomputes it
+    streams = [build_scenario(apply_overrides(PRESETS["digits-cil"], {"order": 3}), seed, tmp_path) for seed in (0, 1)]
+    assert streams[0].class_order == streams[1].class_order == tuple(class_order_for(10, "seed", 3))
+    assert streams[0].class_order != tuple(class_order_for(10, "seed", 0))
+    assert streams[0].options["order"] == 3
+    assert class_order_for(10, streams[1].options["order"], 1) == list(streams[1].class_order)
+    with pytest.raises(ValueError, match="non-negative"):
+        class_order_for(10, -1, 0)
 
 
 def test_b50_inc10_on_synthetic(tmp_path):
