@@ -84,6 +84,20 @@ def test_local_sweep_runs_the_grid_as_ordinary_run_folders(local_sweep):
     assert len(lines) == 4 and lines[-1].startswith("[4/4 done, 0 running, 0 failed, about 0s left]")
 
 
+def test_a_sweep_folder_is_submitted_to_the_leaderboard_in_one_command(local_sweep, tmp_path):
+    from leaderboard.cli import main as leaderboard_main
+
+    out, _ = local_sweep
+    db = tmp_path / "board.db"
+    assert leaderboard_main(["submit", str(out), "--db", str(db)]) == 0
+    shown = io.StringIO()
+    with redirect_stdout(shown):
+        assert leaderboard_main(["show", "digits-cil", "--db", str(db)]) == 0
+    rows = {line.split()[1]: line.split() for line in shown.getvalue().splitlines()[2:] if line.strip()}
+    assert set(rows) == {"finetune", "nmc"}  # one row per method, both seeds in it
+    assert all(row[7] == "2" for row in rows.values()), shown.getvalue()  # the seeds column
+
+
 def test_local_and_ray_sweeps_agree_run_by_run(local_sweep, ray_instance, tmp_path):
     local_dir, _ = local_sweep
     ray_dir = tmp_path / "ray"
