@@ -13,6 +13,8 @@ of classes added later have no Fisher entry and are not penalised.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -21,6 +23,7 @@ from torch.func import functional_call, grad, vmap
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import Fraction, NonNegative
 from .registry import register_method
 from .supervised import SupervisedMethod
 from .training import batches
@@ -51,7 +54,8 @@ class EWC(SupervisedMethod):
     """Cross-entropy plus a quadratic pull towards the weights that mattered for earlier steps."""
 
     def __init__(
-        self, info: StreamInfo, device: torch.device, *, ewc_lambda: float = 1e5, gamma: float = 1.0, **kwargs
+        self, info: StreamInfo, device: torch.device, *, ewc_lambda: Annotated[float, NonNegative] = 1e5,
+        gamma: Annotated[float, Fraction] = 1.0, **kwargs
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.ewc_lambda, self.gamma = ewc_lambda, gamma

@@ -9,7 +9,7 @@ runner's reference model built from the same RNG state start from the same weigh
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Annotated, Callable, Sequence
 
 import torch
 
@@ -17,7 +17,8 @@ from scenarios.qa import QAItem, QAStep
 
 from .backbones.text_models import IGNORE, TextModel, build_text_model
 from .base import Method, MethodError
-from .training import make_optimizer, progress
+from .domains import AtLeast
+from .training import FiniteLosses, make_optimizer, progress
 from .unlearning_losses import sequence_nll
 
 
@@ -31,7 +32,9 @@ def linear_warmup_decay(step: int, warmup_steps: int, total_steps: int) -> float
 class LanguageModelMethod(Method):
     """Fine-tunes a causal LM on ``learn`` steps; scores and generates answers."""
 
-    def __init__(self, info, device, *, eval_batch_size: int = 64, max_new_tokens: int = 200) -> None:
+    def __init__(
+        self, info, device, *, eval_batch_size: Annotated[int, AtLeast(1)] = 64, max_new_tokens: Annotated[int, AtLeast(1)] = 200
+    ) -> None:
         super().__init__(info, device)
         self.eval_batch_size = eval_batch_size
         self.max_new_tokens = max_new_tokens
@@ -99,16 +102,14 @@ class LanguageModelMethod(Method):
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: linear_warmup_decay(s, warmup, total))
         for epoch in progress(range(epochs), desc):
             order = torch.randperm(num_items)
-            finite = torch.ones((), dtype=torch.bool, device=self.device)  # checked once per epoch: no per-batch sync
+            losses = FiniteLosses(self.device)  # checked once per epoch: no per-batch sync
             for start in range(0, num_items, batch_size):
-                loss = batch_loss(order[start : start + batch_size])
-                finite &= torch.isfinite(loss.detach())
+                loss = losses.add(batch_loss(order[start : start + batch_size]))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
                 scheduler.step()
-            if not finite:
-                raise MethodError(f"method {self.name!r}: the loss became nan or inf in epoch {epoch + 1} ({desc})")
+            losses.check(self.name, f"in epoch {epoch + 1} of {epochs} ({desc})")
         module.eval()
 
     def learn(self, step: QAStep) -> None:  # type: ignore[override]

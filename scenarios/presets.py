@@ -29,7 +29,8 @@ def register_protocol(name: str, builder: Builder, *, capability: str | None = N
 
     With ``capability="few_shot"`` only methods whose class attribute of that name is true may
     run it (e.g. few-shot sessions, which break methods built for data-rich steps); the runner
-    refuses every other method before training.
+    refuses every other method before training. Protocols with forget steps require
+    ``forgets`` (set for every method that implements ``forget``).
     """
     if name in PROTOCOLS:
         raise ValueError(f"protocol {name!r} is already registered")
