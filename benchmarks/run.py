@@ -37,6 +37,7 @@ if __name__ == "__main__":  # before anything heavy and CLUB's other packages: a
 
 import torch  # noqa: E402
 
+from leaderboard.schema import KIND_NAMES  # noqa: E402
 from methods import Diverged, MethodError, StreamInfo, get_method, load_plugin, method_names  # noqa: E402
 from methods.configs import preset_hyperparameters  # noqa: E402
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario  # noqa: E402
@@ -58,7 +59,7 @@ RESUME_CONFLICTS = {
     "method": "--method", "scenario": "--scenario", "seed": "--seed", "out": "--out", "data_dir": "--data-dir",
     "settings": "--set", "plugin": "--plugin", "wandb": "--wandb",
 }
-CONFIG_FIELDS: dict[str, type | tuple[type, ...]] = {
+CONFIG_FIELDS: dict[str, type] = {
     "method": str, "scenario": str, "seed": int, "device": str, "data_dir": str, "settings": dict, "plugins": list, "wandb": bool,
 }
 DEVICES = ("auto", "cpu", "cuda")
@@ -170,7 +171,7 @@ def load_config(run_dir: Path) -> dict:
     else:
         for key, kind in CONFIG_FIELDS.items():
             if not isinstance(config.get(key), kind) or (kind is int and isinstance(config[key], bool)):
-                problem = f"{key!r} is missing or not a {kind.__name__}"
+                problem = f"{key!r} is missing or not {KIND_NAMES[kind]}"
                 break
         else:
             if config["device"] not in DEVICES or not all(isinstance(v, str) for v in [*config["settings"].values(), *config["plugins"]]):
@@ -329,17 +330,18 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
         plan = prepare(config, args)
         device, preset = plan.device, plan.preset
 
-        seed_everything(config["seed"])
-        try:
-            stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
-        except (TypeError, ValueError) as e:
-            raise UsageError(f"scenario {preset.name}: {one_line(e)}") from None
         fingerprint = config_fingerprint(config)
         state = None
         if resume is not None and (resume / CHECKPOINT).exists():
             state = load_checkpoint(resume / CHECKPOINT, device)
         if resume is not None:
             check_resumable(resume, state, fingerprint, device)
+
+        seed_everything(config["seed"])
+        try:
+            stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
+        except (TypeError, ValueError) as e:
+            raise UsageError(f"scenario {preset.name}: {one_line(e)}") from None
         progress.num_steps = len(stream.steps)
         if state is not None:
             set_rng_state(state.rng)

@@ -58,9 +58,12 @@ def _seconds(value: Any, where: str) -> None:
         raise InvalidResult(f"{where} must be a finite number of seconds ≥ 0, not {_show(value)}")
 
 
+KIND_NAMES = {dict: "a JSON object", list: "a list", str: "a string", int: "an integer", bool: "true or false"}
+
+
 def _typed(value: Any, kind: type, where: str) -> Any:
     if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-        raise InvalidResult(f"{where} is missing or not a {'JSON object' if kind is dict else kind.__name__}")
+        raise InvalidResult(f"{where} is missing or not {KIND_NAMES[kind]}")
     return value
 
 

@@ -64,8 +64,13 @@ class Method:
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
-        if "forgets" not in cls.__dict__:
-            cls.forgets = cls.forget is not Method.forget
+        for klass in cls.__mro__:  # the nearest declaration of ``forgets``, or of ``forget`` itself, decides
+            if "forgets" in klass.__dict__ and klass is not Method:
+                cls.forgets = klass.__dict__["forgets"]
+                break
+            if "forget" in klass.__dict__:
+                cls.forgets = klass is not Method
+                break
 
     def __init__(self, info: StreamInfo, device: torch.device) -> None:
         self.info = info

@@ -54,6 +54,15 @@ def _disk_full(monkeypatch):
     monkeypatch.setattr(runner, "save_torch", save_torch)
 
 
+def _config_value(values):
+    def patch(monkeypatch):
+        import benchmarks.run
+
+        monkeypatch.setattr(benchmarks.run, "preset_hyperparameters", lambda method, scenario: values)
+
+    return patch
+
+
 def _no_gdown(monkeypatch):
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "gdown" else real(name, *a))
@@ -80,6 +89,9 @@ CASES = {
     "saliency ratio 0": (["--method", "salun", "--scenario", "digits-forget-class", "--set", "saliency_ratio=0"], 2, "saliency_ratio must be in (0, 1]"),
     "boolean epochs": (["--method", "er", "--set", "epochs=true"], 2, "expected an integer"),
     "a setting twice": (["--method", "er", "--set", "lr=0.1", "--set", "lr=0.2"], 2, "given twice"),
+    "config value out of domain": (["--method", "er"], 2, "methods/configs/er.json, preset digits-cil: lr=-1.0: lr must be > 0", _config_value({"lr": -1.0})),
+    "config value of the wrong type": (["--method", "er"], 2, "epochs='20' is not a finite int", _config_value({"epochs": "20"})),
+    "config value NaN": (["--method", "er"], 2, "lr=nan is not a finite float", _config_value({"lr": float("nan")})),
     "plugin's own domain": (["--method", "weighted-finetune", "--plugin", "{tmp}/weighted.py", "--set", "weight=-1"], 2, "weight must be > 0"),
     # seeds and flags
     "negative seed": (["--method", "er", "--seed", "-1"], 2, "--seed -1: a seed is an integer from 0"),
@@ -157,6 +169,52 @@ def test_hostile_input(name, hostile, capsys, monkeypatch):
     else:
         assert runs == [], "a refused run must leave no run folder"
         assert work < UPFRONT_CPU_SECONDS, f"the check took {work:.2f} s of work"
+
+
+def test_every_builtin_hyperparameter_has_a_domain_its_defaults_and_configs_satisfy():
+    from benchmarks.settings import check_config_values
+    from methods import get_method, method_names
+    from methods.configs import CONFIG_DIR, config_document, preset_hyperparameters
+
+    for modality in ("image", "text"):
+        for name in method_names(modality):
+            cls = get_method(name, modality)
+            defaults, domains = cls.hyperparameters(), cls.hyperparameter_domains()
+            for key, default in defaults.items():
+                if isinstance(default, (int, float)) and not isinstance(default, bool):
+                    assert key in domains, f"{name}.{key} has no domain"
+                if key in domains:
+                    assert domains[key].problem(default) is None, f"{name}.{key}={default!r}: {domains[key].problem(default)}"
+    configs = sorted(CONFIG_DIR.glob("*.json"))
+    assert configs
+    for path in configs:
+        cls = get_method(path.stem)
+        for preset in config_document(path.stem)["presets"]:
+            values = preset_hyperparameters(path.stem, preset)
+            check_config_values(values, cls.hyperparameters(), cls.hyperparameter_domains(), f"{path.name}, preset {preset}")
+
+
+def test_implementing_forget_is_the_capability_to_forget():
+    from benchmarks.errors import UsageError
+    from benchmarks.run import check_capability
+    from methods import Method
+    from scenarios import PRESETS
+
+    class Plain(Method):
+        pass
+
+    class Forgetting(Method):
+        def forget(self, step):
+            pass
+
+    class OptedOut(Forgetting):
+        forgets = False
+
+    for preset in ("digits-forget-class", "digits-cil-forget"):
+        with pytest.raises(UsageError, match="does not implement forget"):
+            check_capability("plain", Plain, PRESETS[preset])
+        check_capability("forgetting", Forgetting, PRESETS[preset])
+    assert Forgetting.forgets and not OptedOut.forgets and not Plain.forgets
 
 
 def test_debug_shows_the_traceback_of_a_plugin(hostile, capsys):
@@ -252,8 +310,8 @@ RESUME_CASES = {
     "seed edited": (_edit_config("seed", 3), 2, "differs from the configuration"),
     "settings edited": (_edit_config("settings", {"epochs": "2", "buffer_size": "50"}), 2, "differs from the configuration"),
     "config is a list": (_write("config.json", "[]"), 2, "is not a CLUB run configuration (it is not a JSON object)"),
-    "config without a method": (_edit_config("method", None), 2, "'method' is missing or not a str"),
-    "config with a boolean seed": (_edit_config("seed", True), 2, "'seed' is missing or not a int"),
+    "config without a method": (_edit_config("method", None), 2, "'method' is missing or not a string"),
+    "config with a boolean seed": (_edit_config("seed", True), 2, "'seed' is missing or not an integer"),
     "config not JSON": (_write("config.json", "{"), 2, "not a run folder with a readable config.json"),
     "empty checkpoint": (_write("checkpoint.pt", b""), 1, "checkpoint.pt is damaged"),
     "truncated checkpoint": (_truncate, 1, "checkpoint.pt is damaged"),
