@@ -124,7 +124,7 @@ def _check_qa_evaluation(evaluation: dict, where: str) -> None:
     tokens = samples.get("answer_tokens")
     if not isinstance(tokens, list) or len(tokens) != n or not all(_is_int(t) and 0 < t <= MAX_COUNT for t in tokens):
         raise InvalidResult(f"{where}: answer_tokens must list {n} positive token counts")
-    if "paraphrased_nll" in samples or evaluation["truth_ratio_base"] == "paraphrased":
+    if "paraphrased_nll" in samples or "paraphrased_tokens" in samples:
         _numbers(samples.get("paraphrased_nll"), n, f"{where}: paraphrased_nll", nullable=False)
         paraphrased = samples.get("paraphrased_tokens")
         if not isinstance(paraphrased, list) or len(paraphrased) != n or not all(_is_int(t) and 0 < t <= MAX_COUNT for t in paraphrased):
