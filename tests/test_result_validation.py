@@ -24,7 +24,7 @@ RUNS = {
     "class_incremental": ["--method", "er", "--set", "epochs=1"],
     "few_shot": ["--method", "teen", "--scenario", "digits-fscil", "--set", "epochs=1"],
     "forgetting": ["--method", "ssd", "--scenario", "digits-forget-random", "--set", "epochs=1", "--set", "scenario.fraction=0.02"],
-    "learn_forget": ["--method", "ga", "--scenario", "digits-cil-forget", "--set", "epochs=1", "--set", "scenario.requests=L0 L1 U1:0"],
+    "learn_forget": ["--method", "ssd", "--scenario", "digits-cil-forget", "--set", "epochs=1", "--set", "scenario.requests=L0 L1 U1:0"],
     "online": ["--method", "finetune", "--scenario", "digits-online-cil"],
     "qa_unlearning": [
         "--method", "npo-rt", "--scenario", "facts-forget10", "--set", "scenario.num_authors=4", "--set", "epochs=1",
