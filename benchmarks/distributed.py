@@ -46,6 +46,11 @@ def world_size() -> int:
     return int(os.environ.get("WORLD_SIZE", "1"))
 
 
+def rank() -> int:
+    """This process's rank among them (0 when not under torchrun)."""
+    return int(os.environ.get("RANK", "0"))
+
+
 def start(args: argparse.Namespace, config: dict, method_cls: type, device: torch.device) -> argparse.Namespace:
     """Join the run's process group when started by torchrun; return the arguments this rank runs with.
 

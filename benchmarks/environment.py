@@ -38,6 +38,27 @@ def git_commit() -> str | None:
     return commit + ("-dirty" if dirty else "")
 
 
+def machine_id() -> str:
+    """An opaque identifier of this machine (16 hex digits of a hash of its host name,
+    architecture and ``/etc/machine-id``): equal ids mean timings are comparable."""
+    try:
+        machine = Path("/etc/machine-id").read_text().strip()
+    except OSError:
+        machine = ""
+    text = "|".join((platform.node(), platform.machine(), platform.processor(), machine))
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def hardware(device: torch.device) -> dict:
+    """What a measured time depends on: the machine, the device and torch's CPU threads."""
+    return {
+        "machine": machine_id(),
+        "device": device.type,
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or "cpu",
+        "torch_threads": torch.get_num_threads(),
+    }
+
+
 def environment(device: torch.device) -> dict:
     """Versions, platform, device and commit of this run."""
     return {

@@ -17,7 +17,8 @@ from typing import Any
 import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
-from methods import Method, MethodError
+from methods import Diverged, Method, MethodError
+from methods.base import usable_logits
 from methods.training import progress
 from metrics.plasticity import dormant_fraction, effective_rank, inactive_fraction
 from scenarios.online import OnlineStream
@@ -41,8 +42,9 @@ class _StepCounter:
         self.handle.remove()
 
 
-def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int) -> list[bool]:
-    """Whether the method's prediction of each sample of ``x`` is right, before it trains on it."""
+def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int, usable: torch.Tensor) -> list[bool]:
+    """Whether the method's prediction of each sample of ``x`` is right, before it trains on it;
+    ``usable`` (a device flag) is cleared when the logits hold NaN or +inf."""
     if label_space == 0:
         return [False] * len(y)
     with torch.no_grad(), method.autocast():
@@ -52,6 +54,7 @@ def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int) ->
             f"{type(method).__name__}.predict returned shape {tuple(logits.shape)}, expected "
             f"({len(y)}, {label_space}): one logit per class that has arrived so far"
         )
+    usable &= usable_logits(logits)
     return (logits.argmax(1) == y).tolist()
 
 
@@ -65,9 +68,10 @@ def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: 
     """
     windows: list[list[int]] = []
     num_batches = -(-len(step.y) // stream.batch_size)
+    usable = torch.ones((), dtype=torch.bool, device=method.device)
     with _StepCounter() as counter:
         for batch in progress(stream.batches(step, label_space, method.device), f"step {step.index} batches", num_batches):
-            for offset, hit in enumerate(_hits(method, batch.x, batch.y, label_space)):
+            for offset, hit in enumerate(_hits(method, batch.x, batch.y, label_space, usable)):
                 w = (batch.start + offset) // stream.window
                 if w == len(windows):
                     windows.append([0, 0])
@@ -83,6 +87,8 @@ def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: 
                 )
             label_space = batch.num_seen_classes
         gradient_steps = counter.count
+    if not bool(usable):
+        raise Diverged(f"method {method.name!r} diverged: its online predictions hold NaN or infinite logits")
     return {"windows": windows, "window": stream.window, "gradient_steps": gradient_steps, "label_space": label_space}
 
 

@@ -6,6 +6,10 @@ backbone) trained jointly on every sample learned before the request minus every
 forgotten up to it, under a fixed seed. It depends only on that content, so it is trained
 once and cached under a hash of its training data and recipe; a later run (any method)
 reuses it.
+
+A cache entry holds the weights, the training time and the hardware it was measured on, and
+the SHA-256 of all three. An entry that cannot be read or whose hash does not match (a
+damaged or edited file) is trained again and rewritten, with a one-line warning.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ import torch
 from methods import Method, StreamInfo, get_method
 from scenarios import Step, Stream
 
+from .environment import hardware
 from .files import save_torch
 from .rng import rng_state, seed_everything, set_rng_state
 
@@ -33,6 +38,36 @@ class Oracle:
     method: Method
     train_seconds: float  # time of the training that produced it (also when loaded from the cache)
     cached: bool
+    hardware: dict  # where train_seconds was measured (benchmarks.environment.hardware)
+    warning: str | None = None  # why a cache entry was not used and was replaced
+
+
+def entry_sha256(model: dict[str, torch.Tensor], train_seconds: float, measured_on: dict) -> str:
+    """SHA-256 of a cache entry: every tensor (name, dtype, shape, bytes, in name order), the
+    training time and its hardware."""
+    digest = hashlib.sha256(json.dumps({"train_seconds": train_seconds, "hardware": measured_on}, sort_keys=True).encode())
+    for name in sorted(model):
+        tensor = model[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _read_entry(path: Path, oracle: Method, device: torch.device) -> tuple[float, dict]:
+    """Load cache entry ``path`` into ``oracle``; its training time and hardware. Raises
+    ``ValueError`` naming the problem when the entry is unreadable or fails its hash."""
+    try:
+        saved = torch.load(path, map_location=device, weights_only=True)
+        model, seconds, measured_on, stored = saved["model"], saved["train_seconds"], saved["hardware"], saved["sha256"]
+    except Exception as e:  # truncated, not a torch file, an older layout: all mean "train again"
+        raise ValueError(f"unreadable ({type(e).__name__})") from None
+    if entry_sha256(model, seconds, measured_on) != stored:
+        raise ValueError("its content does not match its SHA-256")
+    try:
+        oracle.model.load_state_dict(model)
+    except RuntimeError:
+        raise ValueError("its weights do not fit the oracle's network") from None
+    return float(seconds), measured_on
 
 
 def _content_hash(x: torch.Tensor, y: torch.Tensor, recipe: dict) -> str:
@@ -65,14 +100,23 @@ def retrain_oracle(stream: Stream, step_index: int, info: StreamInfo, device: to
     }
     path = Path(cache_dir) / f"{_content_hash(x, y, recipe)}.pt"
     rng = rng_state()
-    seed_everything(ORACLE_SEED)  # the initialisation too: the oracle depends on its content only
-    try:
+
+    def fresh() -> Method:
+        seed_everything(ORACLE_SEED)  # the initialisation too: the oracle depends on its content only
         oracle = method_cls(info, device)
         oracle.model.grow(num_classes)
+        return oracle
+
+    warning = None
+    try:
+        oracle = fresh()
         if path.exists():
-            saved = torch.load(path, map_location=device, weights_only=True)
-            oracle.model.load_state_dict(saved["model"])
-            return Oracle(oracle, float(saved["train_seconds"]), cached=True)
+            try:
+                seconds, measured_on = _read_entry(path, oracle, device)
+                return Oracle(oracle, seconds, cached=True, hardware=measured_on)
+            except ValueError as e:
+                warning = f"retrain-oracle cache entry {path} is damaged ({e}): trained again and rewritten"
+                oracle = fresh()
         start = time.perf_counter()
         oracle.learn(Step(index=0, kind="learn", x=x, y=y, classes=tuple(range(num_classes)), task_id=0, num_seen_classes=num_classes))
         if device.type == "cuda":
@@ -80,5 +124,7 @@ def retrain_oracle(stream: Stream, step_index: int, info: StreamInfo, device: to
         seconds = time.perf_counter() - start
     finally:
         set_rng_state(rng)
-    save_torch(path, {"model": oracle.model.state_dict(), "train_seconds": seconds})
-    return Oracle(oracle, seconds, cached=False)
+    measured_on = hardware(device)
+    model = oracle.model.state_dict()
+    save_torch(path, {"model": model, "train_seconds": seconds, "hardware": measured_on, "sha256": entry_sha256(model, seconds, measured_on)})
+    return Oracle(oracle, seconds, cached=False, hardware=measured_on, warning=warning)

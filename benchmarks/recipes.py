@@ -43,7 +43,7 @@ from typing import Any
 from leaderboard.schema import RECIPE_FLAGS
 from methods import Method, get_method, method_names
 from methods.configs import ConfigError, method_config
-from scenarios import FORGET_PROTOCOLS, PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, Preset
+from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, Preset
 
 from .errors import UsageError
 
@@ -85,14 +85,12 @@ class Recipe:
 
 
 def runs_preset(method_cls: type[Method], preset: Preset) -> bool:
-    """Whether the runner lets ``method_cls`` run ``preset`` to its end: same modality, the
-    capability the protocol asks for, and ``forget`` on protocols with forget steps."""
+    """Whether the runner lets ``method_cls`` run ``preset``: same modality and the capability
+    the protocol asks for (``forgets`` on protocols with forget steps)."""
     if method_cls.modality != PROTOCOL_MODALITY[preset.protocol]:
         return False
     capability = PROTOCOL_CAPABILITIES.get(preset.protocol)
-    if capability is not None and not getattr(method_cls, capability, False):
-        return False
-    return preset.protocol not in FORGET_PROTOCOLS or method_cls.forget is not Method.forget
+    return capability is None or bool(getattr(method_cls, capability, False))
 
 
 def inert_hyperparameters(method: str, preset: Preset) -> dict[str, str]:

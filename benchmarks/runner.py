@@ -1,12 +1,17 @@
 """The benchmark loop: for each step, learn, evaluate, checkpoint; then score and write the result.
 
-A checkpoint (the pickled method, the records so far and every RNG state) is written
-atomically after each finished step, so a run killed at any moment restarts from its last
-finished step with ``--resume`` and ends with the same numbers as an uninterrupted run.
+A checkpoint (the pickled method, the records so far, every RNG state, and the fingerprint
+of the configuration and the device it was made under) is written atomically after each
+finished step, so a run killed at any moment restarts from its last finished step with
+``--resume`` and ends with the same numbers as an uninterrupted run.
+
+A model whose outputs are NaN or infinite is never scored: :func:`evaluate` stops the run
+with :class:`~methods.Diverged`.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import resource
 import time
@@ -18,13 +23,14 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_pre_hook
 
 from leaderboard.schema import SCHEMA_VERSION
-from methods import Method
+from methods import Diverged, Method
+from methods.base import usable_logits
 from metrics import summarize_run
 from scenarios import OnlineStream, Stream
 from scenarios.qa import QASet
 
-from .environment import environment, source_sha256
-from .files import save_torch, write_json
+from .environment import environment, hardware, source_sha256
+from .files import json_safe, remove_stale_temporaries, save_torch, write_json
 from .logs import RunLog
 from .online import learn_online, probe_features
 from .oracle import retrain_oracle
@@ -49,6 +55,8 @@ class RunState:
     method: Method
     records: list[dict[str, Any]]
     rng: dict[str, Any]
+    config_sha256: str = ""  # fingerprint of the run's config.json (benchmarks.run.config_fingerprint)
+    device: str = ""  # the device type the run computes on; resuming elsewhere would change its numbers
 
 
 def evaluate(
@@ -62,6 +70,7 @@ def evaluate(
     """
     correct = torch.zeros(num_classes, dtype=torch.int64)
     total = torch.bincount(y, minlength=num_classes)
+    usable = torch.ones((), dtype=torch.bool, device=method.device)
     samples: dict[str, list] = {"nll": [], "entropy": [], "correct": [], "log_probabilities": []}
     with torch.no_grad(), method.autocast():
         for start in range(0, len(y), EVAL_BATCH):
@@ -73,6 +82,7 @@ def evaluate(
                     f"{type(method).__name__}.predict returned shape {tuple(logits.shape)}, "
                     f"expected ({len(yb)}, {num_classes}): one logit per class seen so far"
                 )
+            usable &= usable_logits(logits)
             hit = logits.argmax(1).cpu() == yb
             correct += torch.bincount(yb[hit], minlength=num_classes)
             if outputs is not None:
@@ -82,6 +92,8 @@ def evaluate(
                 samples["correct"] += hit.int().tolist()
                 if outputs == "log_probabilities":
                     samples["log_probabilities"] += log_p.tolist()
+    if not bool(usable):
+        raise Diverged(f"method {method.name!r} diverged: its predictions hold NaN or infinite logits")
     result: dict[str, Any] = {"per_class": {str(c): [int(correct[c]), int(total[c])] for c in range(num_classes)}}
     if outputs is not None:
         result.update({k: v for k, v in samples.items() if k != "log_probabilities" or outputs == "log_probabilities"})
@@ -112,20 +124,30 @@ def train_reference(stream: Stream, make_method: Callable[[], Method], cache_dir
     try:
         reference = make_method()
         path = Path(cache_dir) / f"reference-{reference_fingerprint(stream, reference, state)}.json"
+        warning = None
         if path.exists():
             try:
-                return {**json.loads(path.read_text()), "cached": True}
-            except (OSError, ValueError):
-                pass  # an unreadable cache entry is trained again and rewritten
+                saved = json.loads(path.read_text())
+                if saved.pop("sha256", None) != _json_sha256(saved):
+                    raise ValueError("its content does not match its SHA-256")
+                return {**saved, "cached": True}
+            except (OSError, ValueError, AttributeError) as e:  # unreadable or edited: trained again and rewritten
+                warning = f"reference-model cache entry {path} is damaged ({e.__class__.__name__}: {e}): trained again and rewritten"
         t0 = time.perf_counter()
         reference.learn(step)
         t1 = time.perf_counter()
         evaluations = evaluate_sets(reference, stream, step.index)
         record = {"train_seconds": t1 - t0, "eval_seconds": time.perf_counter() - t1, "evaluations": evaluations}
-        write_json(path, record)
-        return {**record, "cached": False}
+        stored = json_safe(record)
+        write_json(path, {**stored, "sha256": _json_sha256(stored)})
+        return {**record, "cached": False, **({"warning": warning} if warning else {})}
     finally:
         set_rng_state(state)
+
+
+def _json_sha256(document: Any) -> str:
+    """SHA-256 of a JSON document in canonical form (sorted keys, no spaces)."""
+    return hashlib.sha256(json.dumps(document, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
 
 
 def _peak_memory(device: torch.device) -> dict[str, Any]:
@@ -182,6 +204,8 @@ def run_steps(
         reference = None
         if reference_step is not None and reference_step.index == step.index and make_method is not None:
             reference = train_reference(stream, make_method, oracle_dir or run_dir / "oracles")
+            if "warning" in reference:
+                log.warning(reference.pop("warning"), step=step.index)
             how = "cached, trained" if reference["cached"] else "trained"
             log.event("reference", f"reference model: {how} in {reference['train_seconds']:.2f}s", step=step.index)
         if method.device.type == "cuda":
@@ -218,15 +242,18 @@ def run_steps(
         }
         if step.kind == "forget" and reference_step is None:
             oracle = retrain_oracle(stream, step.index, method.info, method.device, oracle_dir or run_dir / "oracles")
+            if oracle.warning:
+                log.warning(oracle.warning, step=step.index)
+            record["hardware"] = hardware(method.device)  # where train_seconds was measured, for speed_up
             record["oracle"] = {
                 "train_seconds": oracle.train_seconds,
                 "cached": oracle.cached,
+                "hardware": oracle.hardware,
                 "evaluations": evaluate_sets(oracle.method, stream, step.index),
             }
-        state.records.append(record)
-        state.next_step = step.index + 1
-        state.rng = rng_state()
-        save_torch(run_dir / CHECKPOINT, state)
+        done = replace(state, next_step=step.index + 1, records=[*state.records, record], rng=rng_state())
+        save_torch(run_dir / CHECKPOINT, done)
+        state.next_step, state.records, state.rng = done.next_step, done.records, done.rng  # only once it is on disk
         log.event(
             "step_end",
             f"step {step.index + 1}/{len(stream.steps)}  {step.kind} classes {list(step.classes)}  "
@@ -285,6 +312,7 @@ def finish(
     if isinstance(stream, OnlineStream):
         plot_online(result, run_dir / ONLINE_PLOT)
     (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    remove_stale_temporaries(run_dir)
     print(summary_table(result), flush=True)
     log.event("run_end", result=str(path), **{k: v for k, v in result["metrics"].items() if isinstance(v, float)})
     log.close(result["metrics"])

@@ -9,7 +9,7 @@ A document is accepted only when
    follow the scenario's steps;
 3. it carries its provenance: CLUB version and git commit, the method's configuration, the
    SHA-256 of the method's source files (plugins too) and the environment; the recipe flag,
-   when present, is one of :data:`RECIPES`;
+   when present, is one of :data:`~leaderboard.schema.RECIPE_FLAGS`;
 4. its scenario is the preset's: protocol, class order and steps are rebuilt by ``scenarios``
    from the preset, the stored overrides and the seed, and compared;
 5. every summary number equals its recomputation from the records
@@ -33,14 +33,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .schema import InvalidResult, recompute_metrics, validate_result
+from .schema import RECIPE_FLAGS, RECIPE_UNRECORDED, InvalidResult, check_schema, difference, recompute_metrics, show_json, validate_result
 from .tracks import Track, track_of
 
-#: Recipe flags of ``result["method"]["recipe"]``; a result without one is "unverified".
-RECIPES = ("reference", "club", "unverified", "modified")
-#: Claimed and recomputed numbers may differ by this much (relative or absolute): the
-#: recomputation is the runner's own code, but library versions may change the last digits.
-TOLERANCE = 1e-6
 MAX_METHOD_NAME = 200
 INT64 = 2**63  # seeds and counts are stored as 64-bit integers
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
@@ -78,7 +73,7 @@ class Verified:
 
     @property
     def recipe(self) -> str:
-        return self.document["method"].get("recipe", "unverified")
+        return self.document["method"].get("recipe", RECIPE_UNRECORDED)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -202,8 +197,8 @@ def _check_provenance(result: dict) -> None:
     for path, digest in sources.items():
         if not (isinstance(digest, str) and _SHA256.match(digest)):
             raise InvalidResult(f"provenance: method.source_sha256[{path!r}] is not a SHA-256 hex digest")
-    if method.get("recipe", "unverified") not in RECIPES:
-        raise InvalidResult(f"method.recipe must be one of {', '.join(RECIPES)}, got {json.dumps(method.get('recipe'))}")
+    if method.get("recipe", RECIPE_UNRECORDED) not in RECIPE_FLAGS:
+        raise InvalidResult(f"method.recipe must be one of {', '.join(RECIPE_FLAGS)}, got {json.dumps(method.get('recipe'))}")
     if not isinstance(result["scenario"].get("overrides"), dict):
         raise InvalidResult("scenario.overrides (the scenario options set on the command line) is missing")
 
@@ -239,7 +234,7 @@ def _check_scenario(result: dict, data_dir: Path) -> None:
     where = f"scenario {name} with seed {result['seed']}"
     for key in ("protocol", "source", "class_order"):
         if scenario.get(key) != expected[key]:
-            raise InvalidResult(f"scenario.{key}: claimed {_show(scenario.get(key))}, {where} makes {_show(expected[key])}")
+            raise InvalidResult(f"scenario.{key}: claimed {show_json(scenario.get(key))}, {where} makes {show_json(expected[key])}")
     claimed, steps = scenario["steps"], expected["steps"]
     if len(claimed) != len(steps):
         raise InvalidResult(f"scenario.steps: claimed {len(claimed)} steps, {where} makes {len(steps)}")
@@ -247,42 +242,7 @@ def _check_scenario(result: dict, data_dir: Path) -> None:
         for key in sorted(set(theirs) | set(mine if isinstance(mine, dict) else {})):
             value = mine.get(key) if isinstance(mine, dict) else None
             if value != theirs.get(key):
-                raise InvalidResult(f"scenario.steps[{i}].{key}: claimed {_show(value)}, {where} makes {_show(theirs.get(key))}")
-
-
-def _show(value: Any, limit: int = 120) -> str:
-    text = json.dumps(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
-def _numbers_differ(claimed: Any, recomputed: Any, path: str) -> str | None:
-    """The first place where ``claimed`` is not ``recomputed`` (numbers up to :data:`TOLERANCE`), as a message."""
-    if isinstance(recomputed, dict):
-        if not isinstance(claimed, dict):
-            return f"{path}: claimed {_show(claimed)}, recomputed an object"
-        for key in sorted(set(claimed) - set(recomputed)):
-            return f"{path}.{key}: claimed {_show(claimed[key])}, but the records derive no such number"
-        for key, value in recomputed.items():
-            if key not in claimed:
-                return f"{path}.{key}: missing, recomputed {_show(value)}"
-            found = _numbers_differ(claimed[key], value, f"{path}.{key}")
-            if found:
-                return found
-        return None
-    if isinstance(recomputed, list):
-        if not isinstance(claimed, list) or len(claimed) != len(recomputed):
-            return f"{path}: claimed {_show(claimed)}, recomputed {_show(recomputed)}"
-        for i, (a, b) in enumerate(zip(claimed, recomputed)):
-            found = _numbers_differ(a, b, f"{path}[{i}]")
-            if found:
-                return found
-        return None
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (claimed, recomputed))
-    if numbers and math.isclose(claimed, recomputed, rel_tol=TOLERANCE, abs_tol=TOLERANCE):
-        return None
-    if not numbers and claimed == recomputed and type(claimed) is type(recomputed):
-        return None
-    return f"{path}: claimed {_show(claimed)}, recomputed {_show(recomputed)}"
+                raise InvalidResult(f"scenario.steps[{i}].{key}: claimed {show_json(value)}, {where} makes {show_json(theirs.get(key))}")
 
 
 def _compute(result: dict) -> dict[str, Any]:
@@ -293,7 +253,7 @@ def _compute(result: dict) -> dict[str, Any]:
         "eval_seconds": sum(r["eval_seconds"] for r in records),
         "peak_memory_bytes": max(r["peak_memory_bytes"] for r in records),
     }
-    found = _numbers_differ(result.get("timing"), derived, "timing")
+    found = difference(derived, result.get("timing"), "timing")
     if found:
         raise InvalidResult(found)
     trained = [r.get("trained_parameters") for r in records]
@@ -302,7 +262,7 @@ def _compute(result: dict) -> dict[str, Any]:
         if not all(type(n) is int and 0 <= n < INT64 for n in trained):
             raise InvalidResult("steps: trained_parameters must be a count ≥ 0 in every step record")
         if parameters != max(trained):
-            raise InvalidResult(f"method.trainable_parameters: claimed {_show(parameters)}, recomputed {max(trained)}")
+            raise InvalidResult(f"method.trainable_parameters: claimed {show_json(parameters)}, recomputed {max(trained)}")
     elif parameters is not None:
         raise InvalidResult("method.trainable_parameters: claimed, but no step record says how many parameters it trained")
     return {
@@ -345,13 +305,14 @@ def verify_result(document: Any, data_dir: Path | None = None) -> Verified:
     if found:
         raise InvalidResult(f"{found} is not a finite number (null stands for a missing number)")
     _check_all_counts(document)
-    validate_result(document)
+    check_schema(document)
     track = track_of(document["scenario"]["protocol"])
     if track is None:
         raise InvalidResult(f"scenario.protocol {document['scenario']['protocol']!r} has no leaderboard track")
     _check_provenance(document)
     _check_scenario(document, data_dir or default_data_dir())
     _check_records(document)
+    validate_result(document)  # every derived number against its recomputation
     try:
         summary = recompute_metrics(document)
         curve = track.curve(document, summary)
@@ -361,10 +322,6 @@ def verify_result(document: Any, data_dir: Path | None = None) -> Verified:
         protocol = document["scenario"]["protocol"]
         reason = " ".join(f"{type(e).__name__}: {e}".split())
         raise InvalidResult(f"the records cannot be summarised as protocol {protocol}: {reason}") from None
-    for key, value in summary.items():
-        found = _numbers_differ(document.get(key), value, key)
-        if found:
-            raise InvalidResult(found)
     canonical = canonical_json(document)
     return Verified(
         document=document,

@@ -1,6 +1,6 @@
 """Methods: who learns and forgets. ``from methods import Method, register_method, get_method``."""
 
-from .base import Method, MethodError, StreamInfo
+from .base import Diverged, Method, MethodError, StreamInfo
 from .registry import get_method, load_plugin, method_names, register_method
 
 # Built-in methods register themselves on import.
@@ -8,6 +8,7 @@ from . import er, ewc, finetune, joint, knn, language_model, lwf, nmc, online_ba
 from . import ease, finetune_vit, inflora, l2p, lora, simplecil  # noqa: E402,F401  isort: skip
 
 __all__ = [
+    "Diverged",
     "Method",
     "MethodError",
     "StreamInfo",

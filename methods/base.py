@@ -11,6 +11,8 @@ import torch
 
 from scenarios import Batch, Step
 
+from .domains import Domain, parameter_domains
+
 
 @dataclass(frozen=True)
 class StreamInfo:
@@ -25,6 +27,17 @@ class StreamInfo:
 
 class MethodError(RuntimeError):
     """A method was asked for something it cannot do (shown to the user as one line)."""
+
+
+class Diverged(MethodError):
+    """Training produced a non-finite loss or the model non-finite outputs: its numbers mean nothing."""
+
+
+def usable_logits(logits: torch.Tensor) -> torch.Tensor:
+    """Whether ``logits`` (N × classes) can be scored, as a 0-dim bool tensor on their device (no
+    synchronisation): no NaN, no +inf, and at least one finite logit per sample (−inf alone
+    rules a class out, which a method may do)."""
+    return ~(logits.isnan().any() | logits.isposinf().any()) & torch.isfinite(logits).any(1).all()
 
 
 class Method:
@@ -46,10 +59,23 @@ class Method:
     #: and gradients are averaged before each optimiser step. A method with a shuffled pass that
     #: is not training (e.g. statistics gathered from it) sets this False and is refused there.
     data_parallel: ClassVar[bool] = True
+    #: Serves forget requests. Set for every class that implements :meth:`forget` (a class may
+    #: still declare it False explicitly); protocols with forget steps require it.
+    forgets: ClassVar[bool] = False
     #: Whether :meth:`forget` uses the retain set; the runner removes ``retain_x``/``retain_y``
     #: from forget steps given to methods that leave this False.
     needs_retain: ClassVar[bool] = False
     modality: ClassVar[str] = "image"  # "text" for language-model methods
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for klass in cls.__mro__:  # the nearest declaration of ``forgets``, or of ``forget`` itself, decides
+            if "forgets" in klass.__dict__ and klass is not Method:
+                cls.forgets = klass.__dict__["forgets"]
+                break
+            if "forget" in klass.__dict__:
+                cls.forgets = klass is not Method
+                break
 
     def __init__(self, info: StreamInfo, device: torch.device) -> None:
         self.info = info
@@ -100,3 +126,16 @@ class Method:
                 if p.kind is inspect.Parameter.KEYWORD_ONLY and p.default is not inspect.Parameter.empty:
                     defaults[p.name] = p.default
         return defaults
+
+    @classmethod
+    def hyperparameter_domains(cls) -> dict[str, Domain]:
+        """The declared :class:`~methods.domains.Domain` of each hyperparameter (from its
+        ``Annotated`` annotation), gathered over the class hierarchy like the defaults; the
+        most derived declaration wins."""
+        domains: dict[str, Domain] = {}
+        names = cls.hyperparameters()
+        for klass in reversed(cls.__mro__):
+            init = klass.__dict__.get("__init__")
+            if inspect.isfunction(init):
+                domains.update({k: v for k, v in parameter_domains(init).items() if k in names})
+        return domains

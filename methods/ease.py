@@ -33,6 +33,8 @@ be predicted (their logits are −∞), the hook an unlearning baseline builds o
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import math
 
 import torch
@@ -41,8 +43,9 @@ from torch import nn
 
 from scenarios import Step
 
-from .backbones.peft import PEFTPool
+from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import MethodError, StreamInfo
+from .domains import AtLeast, NonNegative, OneOf
 from .pretrained import CosineLinear, PretrainedMethod, ViTModel, check_peft, class_means, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -89,14 +92,14 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
         info: StreamInfo,
         device: torch.device,
         *,
-        peft: str = "adapter",
-        rank: int = 16,
-        length: int = 5,
-        prefix_layers: int = 5,
-        alpha: float = 0.1,
+        peft: Annotated[str, OneOf(*PEFT_KINDS)] = "adapter",
+        rank: Annotated[int, AtLeast(1)] = 16,
+        length: Annotated[int, AtLeast(1)] = 5,
+        prefix_layers: Annotated[int, AtLeast(1)] = 5,
+        alpha: Annotated[float, NonNegative] = 0.1,
         use_init_ptm: bool = False,
-        beta: float = 1.0,
-        adapter_num: int = -1,
+        beta: Annotated[float, NonNegative] = 1.0,
+        adapter_num: Annotated[int, AtLeast(-1)] = -1,
         epochs: int = 3,
         batch_size: int = 32,
         lr: float = 0.05,

@@ -6,12 +6,15 @@ sampling from Vitter, "Random Sampling with a Reservoir", ACM TOMS 1985.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
 from scenarios import Batch, Step
 
 from .base import StreamInfo
+from .domains import NonNegative
 from .registry import register_method
 from .supervised import SupervisedMethod
 
@@ -75,7 +78,7 @@ class ExperienceReplay(SupervisedMethod):
 
     online = True
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, buffer_size: int = 200, **kwargs) -> None:
+    def __init__(self, info: StreamInfo, device: torch.device, *, buffer_size: Annotated[int, NonNegative] = 200, **kwargs) -> None:
         super().__init__(info, device, **kwargs)
         self.buffer = ReservoirBuffer(buffer_size, device)
 

@@ -19,6 +19,8 @@ and the old default λ = 1e5 (lr 0.05, momentum 0.9) diverged to NaN weights on
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -27,6 +29,7 @@ from torch.func import functional_call, grad, vmap
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import Fraction, NonNegative
 from .registry import register_method
 from .supervised import SupervisedMethod
 from .training import batches
@@ -57,7 +60,8 @@ class EWC(SupervisedMethod):
     """Cross-entropy plus a quadratic pull towards the weights that mattered for earlier steps."""
 
     def __init__(
-        self, info: StreamInfo, device: torch.device, *, ewc_lambda: float = 100.0, gamma: float = 1.0, **kwargs
+        self, info: StreamInfo, device: torch.device, *, ewc_lambda: Annotated[float, NonNegative] = 100.0,
+        gamma: Annotated[float, Fraction] = 1.0, **kwargs
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.ewc_lambda, self.gamma = ewc_lambda, gamma

@@ -40,6 +40,7 @@ Keyword defaults are CLUB's values for the embedded ``digits-cil`` on the random
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -48,6 +49,7 @@ from torch import nn
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import AtLeast, Interval
 from .pretrained import PretrainedMethod, ViTModel, features
 from .registry import register_method
 
@@ -181,9 +183,9 @@ class InfLoRA(PretrainedMethod):
         info: StreamInfo,
         device: torch.device,
         *,
-        rank: int = 4,
-        threshold_start: float = 0.95,
-        threshold_end: float = 1.0,
+        rank: Annotated[int, AtLeast(1)] = 4,
+        threshold_start: Annotated[float, Interval(0.0, 1.0, low_open=True)] = 0.95,
+        threshold_end: Annotated[float, Interval(0.0, 1.0, low_open=True)] = 1.0,
         epochs: int = 5,
         batch_size: int = 32,
         lr: float = 0.002,

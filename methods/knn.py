@@ -11,12 +11,15 @@ pretrained weights are downloaded.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 
 from scenarios import Batch, Step
 
 from .backbones import build_backbone
 from .base import Method, StreamInfo
+from .domains import AtLeast, OneOf
 from .registry import register_method
 from .training import batches
 
@@ -29,7 +32,10 @@ class KNearestNeighbours(Method):
 
     online = True
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, k: int = 1, features: str = "pixels") -> None:
+    def __init__(self, info: StreamInfo, device: torch.device, *,
+        k: Annotated[int, AtLeast(1)] = 1,
+        features: Annotated[str, OneOf("pixels", "backbone")] = "pixels",
+    ) -> None:
         super().__init__(info, device)
         if k < 1 or features not in ("pixels", "backbone"):
             raise ValueError(f"k must be at least 1 and features pixels or backbone, got {k} and {features!r}")

@@ -28,14 +28,17 @@ reference values from ``methods/configs/l2p.json``.
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from scenarios import Step
 
-from .backbones.peft import PEFTPool
+from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
+from .domains import AtLeast, NonNegative, OneOf, Positive
 from .pretrained import PretrainedMethod, ViTModel, check_peft
 from .registry import register_method
 
@@ -64,16 +67,16 @@ class L2P(PretrainedMethod):
         info: StreamInfo,
         device: torch.device,
         *,
-        peft: str = "prompt",
-        pool_size: int = 10,
-        length: int = 5,
-        top_k: int = 1,
-        rank: int = 4,
-        prefix_layers: int = 5,
-        pull_weight: float = 0.1,
+        peft: Annotated[str, OneOf(*PEFT_KINDS)] = "prompt",
+        pool_size: Annotated[int, AtLeast(1)] = 10,
+        length: Annotated[int, AtLeast(1)] = 5,
+        top_k: Annotated[int, AtLeast(1)] = 1,
+        rank: Annotated[int, AtLeast(1)] = 4,
+        prefix_layers: Annotated[int, AtLeast(1)] = 5,
+        pull_weight: Annotated[float, NonNegative] = 0.1,
         batchwise_prompt: bool = False,
-        prompt_init: str = "zeros",
-        max_grad_norm: float = 1.0,
+        prompt_init: Annotated[str, OneOf("uniform", "zeros")] = "zeros",
+        max_grad_norm: Annotated[float, NonNegative] = 1.0,
         epochs: int = 3,
         batch_size: int = 16,
         lr: float = 0.001,

@@ -22,6 +22,8 @@ LoRA baseline the field compares against is InfLoRA (``inflora``).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 from sklearn.cluster import KMeans
@@ -29,8 +31,9 @@ from torch import nn
 
 from scenarios import Step
 
-from .backbones.peft import PEFTPool
+from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
+from .domains import AtLeast, OneOf
 from .pretrained import PretrainedMethod, ViTModel, check_peft, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -55,11 +58,11 @@ class LoRACL(TaskModuleDeletion, PretrainedMethod):
         info: StreamInfo,
         device: torch.device,
         *,
-        peft: str = "lora",
-        rank: int = 4,
-        length: int = 5,
-        prefix_layers: int = 5,
-        centroids_per_task: int = 5,
+        peft: Annotated[str, OneOf(*PEFT_KINDS)] = "lora",
+        rank: Annotated[int, AtLeast(1)] = 4,
+        length: Annotated[int, AtLeast(1)] = 5,
+        prefix_layers: Annotated[int, AtLeast(1)] = 5,
+        centroids_per_task: Annotated[int, AtLeast(1)] = 5,
         epochs: int = 3,
         batch_size: int = 32,
         lr: float = 0.005,

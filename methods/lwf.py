@@ -8,6 +8,8 @@ model's and the current model's old-class logits at temperature T (defaults λ =
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import copy
 
 import torch
@@ -16,6 +18,7 @@ import torch.nn.functional as F
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import NonNegative, Positive
 from .registry import register_method
 from .supervised import IncrementalClassifier, SupervisedMethod, new_class_cross_entropy
 
@@ -31,7 +34,9 @@ class LwF(SupervisedMethod):
     """Distils the previous model's old-class outputs while learning the new classes."""
 
     def __init__(
-        self, info: StreamInfo, device: torch.device, *, lwf_lambda: float = 3.0, temperature: float = 2.0, **kwargs
+        self, info: StreamInfo, device: torch.device, *,
+        lwf_lambda: Annotated[float, NonNegative] = 3.0,
+        temperature: Annotated[float, Positive] = 2.0, **kwargs
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.lwf_lambda, self.temperature = lwf_lambda, temperature

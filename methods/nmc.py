@@ -15,12 +15,15 @@ a cosine classifier, logits τ·cos(f(x), w_c) (``base_classifier=cosine``, τ =
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import OneOf, Positive
 from .registry import register_method
 from .supervised import SupervisedMethod
 from .training import batches
@@ -38,8 +41,8 @@ class NearestClassMean(SupervisedMethod):
         device: torch.device,
         *,
         train_first_step: bool = False,
-        base_classifier: str = "linear",
-        temperature: float = 16.0,
+        base_classifier: Annotated[str, OneOf("linear", "cosine")] = "linear",
+        temperature: Annotated[float, Positive] = 16.0,
         **kwargs,
     ) -> None:
         if base_classifier not in ("linear", "cosine"):

@@ -8,12 +8,15 @@ Regenerative Regularization", CoLLAs 2024). All three also run on offline protoc
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
 from scenarios import Batch, Step
 
 from .base import StreamInfo
+from .domains import Interval, NonNegative
 from .registry import register_method
 from .supervised import SupervisedMethod
 
@@ -46,8 +49,8 @@ class PlainAdam(SupervisedMethod):
         *,
         lr: float = 0.001,
         optimizer: str = "adam",
-        beta1: float = 0.9,
-        beta2: float = 0.999,
+        beta1: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.9,
+        beta2: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.999,
         **kwargs,
     ) -> None:
         if optimizer not in ("adam", "adamw"):
@@ -70,7 +73,7 @@ class L2Init(PlainSGD):
     θ₀ is each parameter at its first training step (a grown head's new rows at theirs).
     """
 
-    def __init__(self, info: StreamInfo, device: torch.device, *, l2_init: float = 0.001, **kwargs) -> None:
+    def __init__(self, info: StreamInfo, device: torch.device, *, l2_init: Annotated[float, NonNegative] = 0.001, **kwargs) -> None:
         super().__init__(info, device, **kwargs)
         self.l2_init = l2_init
         self.initial: dict[str, torch.Tensor] = {}

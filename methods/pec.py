@@ -21,6 +21,8 @@ with w = 60, teacher 100·60 channels, p = 5, d = 743, lr 3e-4 (the paper's CIFA
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import copy
 
 import torch
@@ -30,8 +32,9 @@ from scenarios import Batch, Step
 
 from .backbones.image_input import ImageInput
 from .base import Method, StreamInfo
+from .domains import AtLeast, NonNegative, OneOf
 from .registry import register_method
-from .training import batches, progress
+from .training import FiniteLosses, batches, progress
 
 _DEFAULTS = {
     "mlp": {"width": 10, "teacher_multiplier": 500, "output_dim": 99, "lr": 0.01},
@@ -68,14 +71,14 @@ class PEC(Method):
         info: StreamInfo,
         device: torch.device,
         *,
-        arch: str = "auto",
-        width: int = 0,
-        teacher_multiplier: int = 0,
-        output_dim: int = 0,
-        pool: int = 5,
-        lr: float = 0.0,
-        epochs: int = 1,
-        batch_size: int = 1,
+        arch: Annotated[str, OneOf("auto", *_DEFAULTS)] = "auto",
+        width: Annotated[int, NonNegative] = 0,
+        teacher_multiplier: Annotated[int, NonNegative] = 0,
+        output_dim: Annotated[int, NonNegative] = 0,
+        pool: Annotated[int, AtLeast(1)] = 5,
+        lr: Annotated[float, NonNegative] = 0.0,
+        epochs: Annotated[int, AtLeast(1)] = 1,
+        batch_size: Annotated[int, AtLeast(1)] = 1,
     ) -> None:
         """``arch="auto"`` picks ``cnn`` for colour images and ``mlp`` otherwise; 0 for
         ``width``, ``teacher_multiplier``, ``output_dim`` or ``lr`` means the arch's default.
@@ -120,7 +123,7 @@ class PEC(Method):
         self.task_index, self.task_batches, self.task_done = index, num_batches, 0
         self.task_classes = set(classes)
 
-    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> None:
+    def _train_batch(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """One optimiser step: Σ over classes c in the batch of mean over c's samples of (1/d)‖g_c − h‖²."""
         classes = sorted(set(y.tolist()))
         students = {c: self._student(c) for c in classes}
@@ -137,14 +140,17 @@ class PEC(Method):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
+        return loss.detach()
 
     def learn(self, step: Step) -> None:
         self.num_seen = max(self.num_seen, step.num_seen_classes)
         num_batches = -(-len(step.y) // self.batch_size)
         self._start_task(step.index, step.classes, self.epochs * num_batches)
-        for _ in progress(range(self.epochs), f"step {step.index} epochs"):
+        for epoch in progress(range(self.epochs), f"step {step.index} epochs"):
+            losses = FiniteLosses(self.device)
             for xb, yb in progress(batches(step.x, step.y, self.batch_size, self.device), "batches", num_batches):
-                self._train_batch(xb, yb)
+                losses.add(self._train_batch(xb, yb))
+            losses.check(self.name, f"in epoch {epoch + 1} of {self.epochs}")
 
     def observe(self, batch: Batch) -> None:
         self.num_seen = max(self.num_seen, batch.num_seen_classes)

@@ -12,7 +12,7 @@ when evaluating or computing prototypes, [0, 1] values, as the references) or ``
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Annotated, Any, Callable
 
 import torch
 import torch.nn.functional as F
@@ -23,6 +23,7 @@ from .backbones.peft import PEFT_KINDS
 from .backbones.vit import TINY
 from .backbones.vit_input import PIPELINES
 from .base import StreamInfo
+from .domains import OneOf
 from .supervised import SupervisedMethod
 
 
@@ -74,7 +75,8 @@ class PretrainedMethod(SupervisedMethod):
     """A :class:`SupervisedMethod` whose model is built around :class:`PEFTViT`."""
 
     def __init__(
-        self, info: StreamInfo, device: torch.device, *, pretrained: bool = True, input_pipeline: str = "club", **kwargs: Any
+        self, info: StreamInfo, device: torch.device, *, pretrained: bool = True,
+        input_pipeline: Annotated[str, OneOf(*PIPELINES)] = "club", **kwargs: Any
     ) -> None:
         if input_pipeline not in PIPELINES:
             raise ValueError(f"input_pipeline must be one of {', '.join(PIPELINES)}, got {input_pipeline!r}")

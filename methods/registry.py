@@ -58,9 +58,13 @@ def load_plugin(spec: str) -> None:
     so that checkpoints of its methods can be unpickled after a restart.
     """
     path = Path(spec)
+    if path.is_dir() and ("/" in spec or "\\" in spec):
+        raise ValueError(f"plugin {spec!r} is a folder; name the .py file that registers the methods, or a module")
     if spec.endswith(".py") or path.is_file():
         if not path.is_file():
             raise FileNotFoundError(f"plugin file {spec!r} does not exist")
+        if path.suffix != ".py":
+            raise ValueError(f"plugin file {spec!r} is not a Python file (.py)")
         module_name = f"club_plugin_{path.stem}"
         if module_name in sys.modules:
             return

@@ -8,6 +8,7 @@ the loss of a batch (:meth:`SupervisedMethod.loss`) or what happens after a step
 from __future__ import annotations
 
 import math
+from typing import Annotated
 
 import torch
 import torch.nn.functional as F
@@ -15,9 +16,10 @@ from torch import nn
 
 from scenarios import Batch, Step
 
-from .backbones import build_backbone
+from .backbones import BACKBONES, build_backbone
 from .base import Method, StreamInfo
-from .training import OPTIMIZERS, batches, make_optimizer, progress
+from .domains import AtLeast, Interval, NonNegative, OneOf, Positive
+from .training import OPTIMIZERS, FiniteLosses, batches, make_optimizer, progress
 
 
 def new_class_cross_entropy(logits: torch.Tensor, y: torch.Tensor, known: int) -> torch.Tensor:
@@ -76,13 +78,13 @@ class SupervisedMethod(Method):
         info: StreamInfo,
         device: torch.device,
         *,
-        backbone: str = "auto",
-        epochs: int = 20,
-        batch_size: int = 32,
-        lr: float = 0.05,
-        optimizer: str = "sgd",
-        momentum: float = 0.9,
-        weight_decay: float = 0.0,
+        backbone: Annotated[str, OneOf("auto", *BACKBONES)] = "auto",
+        epochs: Annotated[int, AtLeast(1)] = 20,
+        batch_size: Annotated[int, AtLeast(1)] = 32,
+        lr: Annotated[float, Positive] = 0.05,
+        optimizer: Annotated[str, OneOf(*OPTIMIZERS)] = "sgd",
+        momentum: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.9,
+        weight_decay: Annotated[float, NonNegative] = 0.0,
         probe_layer: str = "",
     ) -> None:
         """``probe_layer`` names the backbone layer whose output online runs probe (dormant
@@ -124,14 +126,16 @@ class SupervisedMethod(Method):
         schedule = self.lr_schedule(optimizer)
         num_batches = math.ceil(len(y) / self.batch_size)
         self.model.train()
-        for _ in progress(range(self.epochs), f"step {step.index} epochs"):
+        for epoch in progress(range(self.epochs), f"step {step.index} epochs"):
+            losses = FiniteLosses(self.device)
             for xb, yb in progress(batches(x, y, self.batch_size, self.device), "batches", num_batches):
                 with self.autocast():
-                    loss = self.loss(xb, yb, step)
+                    loss = losses.add(self.loss(xb, yb, step))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.before_update()
                 optimizer.step()
+            losses.check(self.name, f"in epoch {epoch + 1} of {self.epochs}")
             if schedule is not None:
                 schedule.step()
 

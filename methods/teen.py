@@ -21,12 +21,15 @@ raw features, which only the norm separates), so ``teen`` and ``nmc --set train_
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 import torch.nn.functional as F
 
 from scenarios import Step
 
 from .base import StreamInfo
+from .domains import Fraction, Positive
 from .nmc import NearestClassMean
 from .registry import register_method
 
@@ -48,8 +51,8 @@ class TEEN(NearestClassMean):
         info: StreamInfo,
         device: torch.device,
         *,
-        alpha: float = 0.5,
-        tau: float = 16.0,
+        alpha: Annotated[float, Fraction] = 0.5,
+        tau: Annotated[float, Positive] = 16.0,
         train_first_step: bool = True,
         base_classifier: str = "cosine",
         **kwargs,

@@ -11,12 +11,14 @@ the scenario (TOFU forgets at its fine-tuning rate, e.g. 1e-5 for Llama-2, 2e-5 
 
 from __future__ import annotations
 
+from typing import Annotated
 
 import torch
 
 from scenarios.qa import QAItem, QAStep
 
 from .base import MethodError
+from .domains import AtLeast, NonNegative, Positive
 from .language_model import LanguageModelMethod
 from .registry import register_method
 from .unlearning_losses import gradient_ascent_loss, npo_loss
@@ -32,11 +34,11 @@ class TextUnlearning(LanguageModelMethod):
         info,
         device,
         *,
-        lr: float = 0.0,
-        epochs: int = 10,
-        batch_size: int = 32,
-        weight_decay: float = 0.01,
-        warmup_epochs: float = 1.0,
+        lr: Annotated[float, NonNegative] = 0.0,
+        epochs: Annotated[int, AtLeast(1)] = 10,
+        batch_size: Annotated[int, AtLeast(1)] = 32,
+        weight_decay: Annotated[float, NonNegative] = 0.01,
+        warmup_epochs: Annotated[float, NonNegative] = 1.0,
         **kwargs,
     ) -> None:
         super().__init__(info, device, **kwargs)
@@ -88,7 +90,7 @@ class RetainTerm(TextUnlearning):
 
     needs_retain = True
 
-    def __init__(self, info, device, *, retain_weight: float = 1.0, **kwargs) -> None:
+    def __init__(self, info, device, *, retain_weight: Annotated[float, NonNegative] = 1.0, **kwargs) -> None:
         super().__init__(info, device, **kwargs)
         if retain_weight < 0:
             raise ValueError("retain_weight must be ≥ 0")
@@ -105,7 +107,7 @@ class NPO(TextUnlearning):
     """Negative Preference Optimization (Zhang et al., 2024): the forget answers' summed NLL
     pushed above that of the frozen pre-unlearning model, with vanishing gradient once forgotten."""
 
-    def __init__(self, info, device, *, beta: float = 0.1, **kwargs) -> None:
+    def __init__(self, info, device, *, beta: Annotated[float, Positive] = 0.1, **kwargs) -> None:
         super().__init__(info, device, **kwargs)
         if beta <= 0:
             raise ValueError("beta must be > 0")

@@ -8,6 +8,7 @@ from typing import Iterable, Iterator, TypeVar
 import torch
 from tqdm.auto import tqdm
 
+from .base import Diverged
 from .upgd_optimizer import UPGD
 
 T = TypeVar("T")
@@ -75,6 +76,25 @@ def make_optimizer(
     if name in ("upgd", "upgd-nonprotecting"):
         return UPGD(params, lr=lr, weight_decay=weight_decay, protect=name == "upgd", **upgd_options)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
+
+
+class FiniteLosses:
+    """Whether every loss of a training loop was finite, gathered on the device (no
+    synchronisation per batch) and checked once per epoch by :meth:`check`."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.finite = torch.ones((), dtype=torch.bool, device=device)
+
+    def add(self, loss: torch.Tensor) -> torch.Tensor:
+        """Note ``loss`` (returned unchanged)."""
+        self.finite &= torch.isfinite(loss.detach()).all()
+        return loss
+
+    def check(self, method: str, where: str) -> None:
+        """Raise :class:`~methods.Diverged` if a noted loss was NaN or infinite; ``where`` says
+        which part of training it was (e.g. ``"in epoch 3 of 20"``)."""
+        if not bool(self.finite):
+            raise Diverged(f"method {method!r} diverged: its training loss became NaN or infinite {where} (a smaller learning rate may help)")
 
 
 def progress(iterable: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:

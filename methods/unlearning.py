@@ -13,7 +13,7 @@ step; the runner strips it from the others.
 from __future__ import annotations
 
 import copy
-from typing import Any, Iterator
+from typing import Annotated, Any, Iterator
 
 import torch
 import torch.nn.functional as F
@@ -22,9 +22,10 @@ from scenarios import Step
 
 from .backbones import build_backbone
 from .base import MethodError, StreamInfo
+from .domains import AtLeast, Interval, NonNegative, OneOf, Positive
 from .registry import register_method
 from .supervised import IncrementalClassifier, SupervisedMethod
-from .training import batches, make_optimizer, progress
+from .training import OPTIMIZERS, FiniteLosses, batches, make_optimizer, progress
 from .unlearning_losses import gradient_ascent_loss, npo_loss
 
 
@@ -103,11 +104,11 @@ class GradientUnlearning(UnlearningMethod):
         info: StreamInfo,
         device: torch.device,
         *,
-        unlearn_steps: int = 100,
-        unlearn_lr: float = 0.05,
-        unlearn_batch_size: int = 32,
-        unlearn_optimizer: str = "sgd",
-        unlearn_momentum: float = 0.0,
+        unlearn_steps: Annotated[int, NonNegative] = 100,
+        unlearn_lr: Annotated[float, Positive] = 0.05,
+        unlearn_batch_size: Annotated[int, AtLeast(1)] = 32,
+        unlearn_optimizer: Annotated[str, OneOf(*OPTIMIZERS)] = "sgd",
+        unlearn_momentum: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(info, device, **kwargs)
@@ -121,15 +122,17 @@ class GradientUnlearning(UnlearningMethod):
         forget_batches = _endless(step.x, step.y, self.unlearn_batch_size, self.device)
         retain_batches = _endless(step.retain_x, step.retain_y, self.unlearn_batch_size, self.device) if self.needs_retain else None
         self.model.eval()
+        losses = FiniteLosses(self.device)
         for iteration in progress(range(self.unlearn_steps), f"step {step.index} unlearning"):
             fx, fy = next(forget_batches)
             retain = next(retain_batches) if retain_batches is not None else None
             with self.autocast():
-                loss = self.unlearning_loss(fx, fy, retain)
+                loss = losses.add(self.unlearning_loss(fx, fy, retain))
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             self.after_unlearning_iteration(iteration)
+        losses.check(self.name, f"while unlearning ({self.unlearn_steps} steps)")
         self.end_unlearning()
 
     def begin_unlearning(self, step: Step) -> None:
@@ -178,7 +181,7 @@ class RetainTerm(GradientUnlearning):
 
     needs_retain = True
 
-    def __init__(self, *args, retain_weight: float = 1.0, **kwargs) -> None:
+    def __init__(self, *args, retain_weight: Annotated[float, NonNegative] = 1.0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.retain_weight = retain_weight
 
@@ -198,7 +201,7 @@ class NPO(GradientUnlearning):
     """Negative Preference Optimization (Zhang et al., 2024): L = (2/β)·mean softplus(β(ℓ_ref − ℓ_θ))
     on the forget set, the reference being the frozen model from before the request."""
 
-    def __init__(self, *args, beta: float = 0.1, **kwargs) -> None:
+    def __init__(self, *args, beta: Annotated[float, Positive] = 0.1, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         if beta <= 0:
             raise ValueError(f"beta must be positive, got {beta}")
@@ -259,13 +262,13 @@ class SalUn(UnlearningMethod):
     def __init__(
         self,
         *args,
-        saliency_ratio: float = 0.5,
-        unlearn_epochs: int = 10,
-        unlearn_lr: float = 0.013,
-        unlearn_batch_size: int = 256,
-        unlearn_momentum: float = 0.9,
-        unlearn_weight_decay: float = 5e-4,
-        salun_passes: str = "separate",
+        saliency_ratio: Annotated[float, Interval(0.0, 1.0, low_open=True)] = 0.5,
+        unlearn_epochs: Annotated[int, AtLeast(0)] = 10,
+        unlearn_lr: Annotated[float, Positive] = 0.013,
+        unlearn_batch_size: Annotated[int, AtLeast(1)] = 256,
+        unlearn_momentum: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.9,
+        unlearn_weight_decay: Annotated[float, NonNegative] = 5e-4,
+        salun_passes: Annotated[str, OneOf(*SALUN_PASSES)] = "separate",
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -377,10 +380,10 @@ class SSD(UnlearningMethod):
     def __init__(
         self,
         *args,
-        ssd_alpha: float = 10.0,
-        ssd_lambda: float = 1.0,
-        ssd_batch_size: int = 64,
-        ssd_batching: str = "sorted",
+        ssd_alpha: Annotated[float, Positive] = 10.0,
+        ssd_lambda: Annotated[float, Positive] = 1.0,
+        ssd_batch_size: Annotated[int, AtLeast(1)] = 64,
+        ssd_batching: Annotated[str, OneOf(*SSD_BATCHING)] = "sorted",
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -498,14 +501,14 @@ class SCRUB(UnlearningMethod):
     def __init__(
         self,
         *args,
-        scrub_epochs: int = 5,
-        scrub_max_epochs: int = 3,
-        scrub_lr: float = 0.002,
-        scrub_temperature: float = 4.0,
-        scrub_alpha: float = 0.001,
-        scrub_gamma: float = 0.99,
-        scrub_forget_batch_size: int = 16,
-        scrub_retain_batch_size: int = 64,
+        scrub_epochs: Annotated[int, NonNegative] = 5,
+        scrub_max_epochs: Annotated[int, NonNegative] = 3,
+        scrub_lr: Annotated[float, Positive] = 0.002,
+        scrub_temperature: Annotated[float, Positive] = 4.0,
+        scrub_alpha: Annotated[float, NonNegative] = 0.001,
+        scrub_gamma: Annotated[float, NonNegative] = 0.99,
+        scrub_forget_batch_size: Annotated[int, AtLeast(1)] = 16,
+        scrub_retain_batch_size: Annotated[int, AtLeast(1)] = 64,
         **kwargs,
     ) -> None:
         super().__init__(*args, **kwargs)
@@ -524,17 +527,19 @@ class SCRUB(UnlearningMethod):
         T = self.scrub_temperature
         self.model.train()
         for epoch in progress(range(self.scrub_epochs), f"step {step.index} SCRUB epochs"):
+            losses = FiniteLosses(self.device)
             if epoch < self.scrub_max_epochs:
                 for fx, _ in batches(step.x, step.y, self.scrub_forget_batch_size, self.device):
                     with self.autocast():
                         with torch.no_grad():
                             target = teacher(fx)
                         loss = -distillation_kl(self.model(fx), target, T)
-                    self._step(optimizer, loss)
+                    self._step(optimizer, losses.add(loss))
             for rx, ry in batches(step.retain_x, step.retain_y, self.scrub_retain_batch_size, self.device):
                 with self.autocast():
                     with torch.no_grad():
                         target = teacher(rx)
                     logits = self.model(rx)
                     loss = self.scrub_gamma * F.cross_entropy(logits, ry) + self.scrub_alpha * distillation_kl(logits, target, T)
-                self._step(optimizer, loss)
+                self._step(optimizer, losses.add(loss))
+            losses.check(self.name, f"in SCRUB epoch {epoch + 1} of {self.scrub_epochs}")

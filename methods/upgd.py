@@ -10,9 +10,12 @@ gives the non-protecting variant. Any other method can train with UPGD through
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import torch
 
 from .base import StreamInfo
+from .domains import Interval, NonNegative
 from .registry import register_method
 from .supervised import SupervisedMethod
 from .training import make_optimizer
@@ -32,8 +35,8 @@ class UPGDMethod(SupervisedMethod):
         lr: float = 0.01,
         optimizer: str = "upgd",
         weight_decay: float = 0.0,
-        beta_utility: float = 0.999,
-        sigma: float = 0.001,
+        beta_utility: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.999,
+        sigma: Annotated[float, NonNegative] = 0.001,
         **kwargs,
     ) -> None:
         super().__init__(info, device, lr=lr, optimizer=optimizer, weight_decay=weight_decay, **kwargs)

@@ -75,6 +75,20 @@ def model_scores(evaluations: Mapping, index: int) -> dict[str, float]:
     return scores
 
 
+def _speed_up(record: Mapping, oracle: Mapping) -> dict[str, Any]:
+    """``speed_up`` of a forget request and ``speed_up_basis``, where its two times come from.
+
+    Both times must be measured on the same hardware (machine, device, torch threads; recorded
+    as ``hardware`` beside each time): an oracle read from a cache filled elsewhere gives NaN.
+    Records without hardware (older results) keep the plain ratio.
+    """
+    oracle_source = "oracle read from the cache" if oracle.get("cached") else "oracle trained in this run"
+    if "hardware" in oracle and oracle.get("hardware") != record.get("hardware"):
+        return {"speed_up": NAN, "speed_up_basis": f"not comparable: {oracle_source} on other hardware"}
+    basis = f"method and {oracle_source}, same hardware" if "hardware" in oracle else "hardware not recorded"
+    return {"speed_up": speed_up(oracle["train_seconds"], record["train_seconds"]), "speed_up_basis": basis}
+
+
 def _retained_classes(steps: Sequence[Mapping], upto: int) -> list[int]:
     seen = {c for s in steps[: upto + 1] if s["kind"] == "learn" for c in s["classes"]}
     forgotten = {c for s in steps[: upto + 1] if s["kind"] == "forget" for c in s["classes"]}
@@ -95,7 +109,7 @@ def forget_request_summary(steps: Sequence[Mapping], records: Sequence[Mapping],
             gaps=gaps,
             avg_gap=avg_gap([gaps[name] for name in AVG_GAP_METRICS]),
             oracle_seconds=oracle["train_seconds"],
-            speed_up=speed_up(oracle["train_seconds"], record["train_seconds"]),
+            **_speed_up(record, oracle),
         )
         for name in (f"forget_train/{i}", f"forget_test/{i}"):
             if name in evaluations and "log_probabilities" in evaluations[name]:

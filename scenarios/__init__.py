@@ -3,7 +3,6 @@
 from .class_incremental import class_incremental_stream, class_order_for, split_sizes
 from .data import DatasetUnavailable, ImageDataset, is_real_source, load_source, source_names
 from .presets import (
-    FORGET_PROTOCOLS,
     PRESETS,
     PROTOCOL_CAPABILITIES,
     PROTOCOL_MODALITY,
@@ -30,7 +29,6 @@ __all__ = [
     "PROTOCOLS",
     "PROTOCOL_MODALITY",
     "DatasetUnavailable",
-    "FORGET_PROTOCOLS",
     "ForgetStream",
     "ImageDataset",
     "Preset",

@@ -302,8 +302,8 @@ def learn_forget_stream(
 def _register() -> None:
     from .presets import Preset, register_preset, register_protocol
 
-    register_protocol("forgetting", forgetting_stream, forgets=True)
-    register_protocol("learn_forget", learn_forget_stream, forgets=True)
+    register_protocol("forgetting", forgetting_stream, capability="forgets")
+    register_protocol("learn_forget", learn_forget_stream, capability="forgets")
     presets = [
         ("digits-forget-class", "digits: learn all 10 digits, then forget digit 0", "digits", "forgetting", "mlp", {"mode": "class", "forget": "0"}),
         ("digits-forget-subclass", "digits in 5 super-classes (pairs), then forget digit 3 inside '2-3'", "digits", "forgetting", "mlp", {"mode": "subclass", "forget": "3"}),

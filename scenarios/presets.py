@@ -21,19 +21,16 @@ PROTOCOLS: dict[str, Builder] = {}
 PROTOCOL_MODALITY: dict[str, str] = {}  # which method registry ("image" or "text") a protocol runs
 PRESETS: dict[str, "Preset"] = {}
 PROTOCOL_CAPABILITIES: dict[str, str] = {}  # protocol -> capability flag a method must set
-FORGET_PROTOCOLS: set[str] = set()  # protocols whose streams contain forget steps
 
 
-def register_protocol(
-    name: str, builder: Builder, *, capability: str | None = None, modality: str = "image", forgets: bool = False
-) -> None:
+def register_protocol(name: str, builder: Builder, *, capability: str | None = None, modality: str = "image") -> None:
     """Register ``builder(dataset, seed, name, **options) -> Stream`` as protocol ``name``,
-    whose streams are run by methods of ``modality`` (``image`` or ``text``); ``forgets=True``
-    when its streams contain forget steps (only methods that implement ``forget`` finish them).
+    whose streams are run by methods of ``modality`` (``image`` or ``text``).
 
     With ``capability="few_shot"`` only methods whose class attribute of that name is true may
     run it (e.g. few-shot sessions, which break methods built for data-rich steps); the runner
-    refuses every other method before training.
+    refuses every other method before training. Protocols with forget steps require
+    ``forgets`` (set for every method that implements ``forget``).
     """
     if name in PROTOCOLS:
         raise ValueError(f"protocol {name!r} is already registered")
@@ -41,8 +38,6 @@ def register_protocol(
     PROTOCOL_MODALITY[name] = modality
     if capability is not None:
         PROTOCOL_CAPABILITIES[name] = capability
-    if forgets:
-        FORGET_PROTOCOLS.add(name)
 
 
 @dataclass(frozen=True)

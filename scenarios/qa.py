@@ -198,7 +198,7 @@ def qa_unlearning_stream(
     )
 
 
-register_protocol("qa_unlearning", qa_unlearning_stream, modality="text", forgets=True)
+register_protocol("qa_unlearning", qa_unlearning_stream, capability="forgets", modality="text")
 # The miniature: a word-level model trained from scratch needs larger learning rates and more
 # epochs than TOFU's pre-trained models (40 epochs memorise every answer); the rest is TOFU's.
 for _split in ("forget01", "forget05", "forget10"):

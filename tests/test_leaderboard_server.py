@@ -105,7 +105,7 @@ def _drop_step(doc):
     [
         (lambda d: d["metrics"].update(final_accuracy=0.99), "metrics.final_accuracy: claimed 0.99, recomputed 0.19"),
         (_correct_over_total, "step 4, set seen_test, class 9: correct 99 > total 36"),
-        (_drop_step, "scenario.steps: claimed 4 steps, scenario digits-cil with seed 0 makes 5"),
+        (_drop_step, "scenario.steps[2].index must be 2 (steps in order)"),
         (_swap_order, "scenario.class_order: claimed [6, 4, 2, 7"),
     ],
     ids=["tampered metric", "correct > total", "missing step", "wrong class order"],

@@ -109,15 +109,19 @@ def test_kill_and_resume_reproduces_the_uninterrupted_run(tmp_path, capsys):
         events = list(killed_out.glob("*/events.jsonl"))
         if events and events[0].read_text().count('"step_end"') >= 2:
             run_dir = events[0].parent
+            busy = main(["--resume", str(run_dir)])  # a second process on the folder is refused
             os.kill(proc.pid, signal.SIGKILL)
             break
         time.sleep(0.005)
     proc.wait()
     assert run_dir is not None, "the run ended before it could be killed"
+    assert busy == 1 and "is in use by another process" in capsys.readouterr().err
     assert not (run_dir / "result.json").exists() and (run_dir / "checkpoint.pt").exists()
+    (run_dir / ".checkpoint.pt.interrupted.tmp").write_bytes(b"what a kill during a write leaves")
 
     code, out, _ = run(["--resume", str(run_dir)], capsys)
     assert code == 0 and "resuming" in out
+    assert not list(run_dir.glob("*.tmp")) and not list(run_dir.glob(".*.tmp"))
     resumed = json.loads((run_dir / "result.json").read_text())
 
     code, out, _ = run([*settings, "--out", str(tmp_path / "straight")], capsys)

@@ -205,7 +205,7 @@ def test_a_failing_run_is_retried_then_reported_failed_while_the_rest_completes(
     runs = json.loads((out / "state.json").read_text())["runs"]
     failed = runs["digits-cil/deliberately-failing/seed-0"]
     assert failed["status"] == "failed" and failed["attempts"] == 2
-    assert failed["error"] == "RuntimeError: deliberate failure at step 1"
+    assert "step 2/5: RuntimeError: deliberate failure at step 1" in failed["error"]  # the run's one-line error
     assert runs["digits-cil/finetune/seed-0"]["status"] == "done"
     assert (out / runs["digits-cil/finetune/seed-0"]["run_dir"] / "result.json").is_file()
     log = (out / "digits-cil/deliberately-failing/seed-0/stdout.log").read_text()

@@ -12,7 +12,7 @@ from benchmarks.oracle import retrain_oracle
 from benchmarks.run import main
 from benchmarks.runner import evaluate_sets
 from leaderboard import recompute_metrics
-from methods import Method, StreamInfo, get_method, register_method
+from methods import Diverged, Method, StreamInfo, get_method, register_method
 from methods.configs import config_document
 from metrics import unlearning_summary
 from scenarios import PRESETS, PROTOCOL_MODALITY, Step, build_scenario
@@ -144,7 +144,10 @@ def test_retrain_matches_the_oracle_best(trained, info, stream, tmp_path):
     steps = [stream.describe_step(i) for i in range(2)]
     gaps = {}
     for name in ("retrain", "ssd", "ga", "finetune-retain"):
-        method = _unlearned(name, trained, info, stream)
+        try:
+            method = _unlearned(name, trained, info, stream)
+        except Diverged:  # GA's ascent may blow up within its 100 steps: a model that cannot be scored
+            continue
         record = {
             "step": 1,
             "kind": "forget",
@@ -174,7 +177,10 @@ def _steps_above(name, trained, info, stream, steps, **hparams):
     method.first_below = None
     method.model = copy.deepcopy(trained.model)
     torch.manual_seed(2)
-    method.forget(stream.steps[1])
+    try:
+        method.forget(stream.steps[1])
+    except Diverged:  # gradient ascent left running ends with a non-finite loss
+        pass
     return method.first_below, method
 
 

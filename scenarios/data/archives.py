@@ -9,6 +9,7 @@ club[datasets]``) for archives published on Google Drive.
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,6 +33,8 @@ class Archive:
 
     def download(self, root: Path) -> None:
         """Download into ``root``; torchvision raises unless the md5 of the result matches."""
+        if self.drive_id is not None and importlib.util.find_spec("gdown") is None:
+            raise ModuleNotFoundError("downloading from Google Drive needs the gdown package: pip install 'club[datasets]'")
         if self.drive_id is not None:
             download_file_from_google_drive(self.drive_id, str(root), self.filename, self.md5)
         else:
