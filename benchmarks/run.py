@@ -38,7 +38,7 @@ if __name__ == "__main__":  # before anything heavy and CLUB's other packages: a
 import torch  # noqa: E402
 
 from leaderboard.schema import KIND_NAMES  # noqa: E402
-from methods import Diverged, MethodError, StreamInfo, get_method, load_plugin, method_names  # noqa: E402
+from methods import Diverged, MethodError, StreamInfo, get_method, load_plugin, method_entry, method_names  # noqa: E402
 from methods.configs import ConfigError  # noqa: E402
 from metrics import MetricInputError  # noqa: E402
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario  # noqa: E402
@@ -124,7 +124,7 @@ def check_capability(method: str, method_cls: type, preset: Preset) -> None:
     flag = PROTOCOL_CAPABILITIES.get(preset.protocol)
     if flag is not None and not getattr(method_cls, flag, False):
         modality = PROTOCOL_MODALITY[preset.protocol]
-        able = [n for n in method_names(modality) if getattr(get_method(n, modality), flag, False)]
+        able = [n for n in method_names(modality) if flag in method_entry(n, modality).capabilities]
         raise UsageError(
             f"method {method!r} cannot run scenario {preset.name!r} ({preset.protocol} protocol): it does not "
             f"{CAPABILITY_HOWTO.get(flag, f'declare {flag} = True')}; methods that can: {', '.join(able) or 'none'}"
@@ -136,11 +136,10 @@ def list_choices() -> str:
     for modality in ("image", "text"):
         lines.append("methods:" if modality == "image" else "language-model methods (question-answering scenarios):")
         for name in method_names(modality):
-            cls = get_method(name, modality)
-            doc = (cls.__doc__ or "").strip().splitlines()
-            flags = sorted({f for f in PROTOCOL_CAPABILITIES.values() if getattr(cls, f, False)})
+            entry = method_entry(name, modality)  # without importing the method's module
+            flags = sorted(set(PROTOCOL_CAPABILITIES.values()) & set(entry.capabilities))
             also = f" [{', '.join(flags)}]" if flags else ""
-            lines.append(f"  {name:<14} {doc[0] if doc else ''}{also}")
+            lines.append(f"  {name:<14} {entry.summary}{also}")
     lines.append("scenarios:")
     lines += [f"  {p.name:<20} {p.description}" for p in PRESETS.values()]
     return "\n".join(lines)

@@ -26,7 +26,6 @@ from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from torch import nn
 
 from scenarios import Step
@@ -41,6 +40,8 @@ from .unlearning import TaskModuleDeletion
 
 def kmeans_centroids(feats: torch.Tensor, k: int) -> torch.Tensor:
     """``min(k, n)`` k-means centroids of ``feats`` (seeded from the global torch RNG)."""
+    from sklearn.cluster import KMeans  # 2 s to import: only when a task's centroids are fitted
+
     k = min(k, len(feats))
     seed = int(torch.randint(0, 2**31 - 1, ()).item())
     km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(feats.cpu().numpy())

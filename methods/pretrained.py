@@ -18,9 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import VIT_NAMES, PEFTViT, build_vit
 from .backbones.peft import PEFT_KINDS
-from .backbones.vit import TINY
+from .backbones.vit import TINY, VIT_NAMES, PEFTViT, build_vit
 from .backbones.vit_input import PIPELINES
 from .base import StreamInfo
 from .domains import OneOf

@@ -3,6 +3,10 @@
 Methods are registered per *modality*: ``image`` (classifiers, the default) and ``text``
 (language models). The same name may exist in both (``npo`` for a classifier and for a
 language model); the scenario's protocol decides which one a run uses.
+
+Built-in methods are imported on first use (:mod:`methods.catalog` says where each lives):
+:func:`get_method` imports the method's module, :func:`method_names` and
+:func:`method_entry` answer from the catalog for methods not imported yet.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .base import Method
+from .catalog import BUILT_IN, CAPABILITIES, FAMILIES, Entry
 
 MODALITIES = ("image", "text")
 _REGISTRY: dict[str, dict[str, type[Method]]] = {modality: {} for modality in MODALITIES}
@@ -29,6 +34,9 @@ def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
     def register(cls: M) -> M:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"@register_method({name!r}) must decorate a subclass of methods.Method")
+        built_in = BUILT_IN[modality].get(name)
+        if built_in is not None and cls.__module__ != built_in.module and name not in _REGISTRY[modality]:
+            importlib.import_module(built_in.module)  # the built-in owns the name: report it as registered
         if name in _REGISTRY[modality]:
             other = _REGISTRY[modality][name]
             raise ValueError(f"method {name!r} is already registered by {other.__module__}.{other.__qualname__}")
@@ -41,15 +49,58 @@ def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
 
 
 def get_method(name: str, modality: str = "image") -> type[Method]:
-    """The class registered under ``name`` for ``modality``; a ``KeyError`` names the valid choices."""
-    if name not in _REGISTRY.get(modality, {}):
+    """The class registered under ``name`` for ``modality``, importing its module if it is a
+    built-in (or family member) not imported yet; a ``KeyError`` names the valid choices."""
+    registry = _REGISTRY.get(modality, {})
+    if name not in registry:
+        module = _providing_module(name, modality)
+        if module is not None:
+            importlib.import_module(module)
+    if name not in registry:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
-    return _REGISTRY[modality][name]
+    return registry[name]
+
+
+def _providing_module(name: str, modality: str) -> str | None:
+    """The module that registers ``name``: its built-in module, or its family's."""
+    built_in = BUILT_IN.get(modality, {}).get(name)
+    if built_in is not None:
+        return built_in.module
+    prefix, colon, _ = name.partition(":")
+    family = FAMILIES.get(prefix) if colon else None
+    return family.module if family is not None else None
 
 
 def method_names(modality: str = "image") -> list[str]:
-    """Every method name registered for ``modality``, sorted."""
-    return sorted(_REGISTRY.get(modality, {}))
+    """Every method name known for ``modality`` (built in, registered, or listed by a family),
+    sorted; nothing is imported but light family modules."""
+    return sorted(set(_REGISTRY.get(modality, {})) | set(BUILT_IN.get(modality, {})) | set(_family_entries(modality)))
+
+
+def method_entry(name: str, modality: str = "image") -> Entry:
+    """Where method ``name`` lives, its one-line summary and its capabilities, from its class
+    when it is imported and from the catalog otherwise (without importing it)."""
+    cls = _REGISTRY.get(modality, {}).get(name)
+    if cls is not None:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        flags = tuple(f for f in CAPABILITIES if getattr(cls, f, False))
+        return Entry(cls.__module__, doc[0].strip() if doc else "", flags)
+    entry = BUILT_IN.get(modality, {}).get(name) or _family_entries(modality).get(name)
+    if entry is None:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
+    return entry
+
+
+def _family_entries(modality: str) -> dict[str, Entry]:
+    """The members each family module lists with ``family_entries()`` (image methods only)."""
+    if modality != "image":
+        return {}
+    entries: dict[str, Entry] = {}
+    for family in FAMILIES.values():
+        lister = getattr(importlib.import_module(family.module), "family_entries", None)
+        if lister is not None:
+            entries.update(dict(lister()))
+    return entries
 
 
 def load_plugin(spec: str) -> None:

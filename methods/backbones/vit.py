@@ -46,14 +46,8 @@ from torch import nn
 
 from ..base import MethodError
 from .vit_input import PIPELINES, club_view, evaluation_view, training_view, unit_range
+from .vit_names import TIMM_TAGS, TINY, VIT_NAMES
 
-TIMM_TAGS = {
-    "vit_base_patch16_224": "vit_base_patch16_224.augreg_in21k_ft_in1k",
-    "vit_base_patch16_224_in21k": "vit_base_patch16_224.augreg_in21k",
-    "vit_base_patch16_224_orig_in21k": "vit_base_patch16_224.orig_in21k",
-}
-TINY = "vit_tiny_club"
-VIT_NAMES = (*TIMM_TAGS, TINY)
 TINY_CONFIG = {"embed_dim": 64, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0}
 
 
