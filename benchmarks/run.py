@@ -51,6 +51,7 @@ from .recipes import Recipe, resolve_recipe  # noqa: E402
 from .rng import rng_state, seed_everything, set_rng_state  # noqa: E402
 from .runner import CHECKPOINT, RESULT, RunState, finish, run_steps  # noqa: E402
 from .settings import check_config_values, parse_pairs, split_settings  # noqa: E402
+from .threads import AUTO, parse_threads, use_threads  # noqa: E402
 
 DEFAULT_SCENARIO = "digits-cil"
 CONFIG = "config.json"
@@ -60,7 +61,7 @@ CAPABILITY_HOWTO = {"forgets": "implement forget(step) (forgets = True)"}
 #: Flags that ``--resume`` refuses: the run continues exactly as it was configured.
 RESUME_CONFLICTS = {
     "method": "--method", "scenario": "--scenario", "seed": "--seed", "out": "--out", "data_dir": "--data-dir",
-    "settings": "--set", "plugin": "--plugin", "wandb": "--wandb",
+    "settings": "--set", "plugin": "--plugin", "wandb": "--wandb", "threads": "--threads",
 }
 CONFIG_FIELDS: dict[str, type] = {
     "method": str, "scenario": str, "seed": int, "device": str, "data_dir": str, "settings": dict, "plugins": list, "wandb": bool,
@@ -91,6 +92,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="dataset and oracle cache (default $CLUB_DATA or ~/.cache/club)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter, or scenario.KEY=VALUE for the protocol; repeatable")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE", help="import a file or module that registers methods; repeatable")
+    p.add_argument("--threads", type=str, metavar="N|auto", help="torch CPU threads (default auto: 1 for small models on the CPU, torch's default otherwise)")
     p.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (offline without an API key)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last finished step")
     p.add_argument("--list", action="store_true", help="list methods and scenarios, then exit")
@@ -104,6 +106,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"--resume continues a run exactly as it was configured; drop {', '.join(given)} "
                 f"(start a new run to change them; --device may only name the device the run was made on)"
             )
+    args.threads = parse_threads(args.threads) if args.threads is not None else None
     args.scenario = args.scenario or DEFAULT_SCENARIO
     args.seed = 0 if args.seed is None else args.seed
     args.out = args.out or Path("runs")
@@ -157,6 +160,7 @@ def new_config(args: argparse.Namespace) -> dict:
         "settings": parse_pairs(args.settings),
         "plugins": [str(Path(p).resolve()) if Path(p).is_file() else p for p in args.plugin],
         "wandb": args.wandb,
+        "threads": args.threads or AUTO,
     }
 
 
@@ -178,9 +182,15 @@ def load_config(run_dir: Path) -> dict:
         else:
             if config["device"] not in DEVICES or not all(isinstance(v, str) for v in [*config["settings"].values(), *config["plugins"]]):
                 problem = "its device, settings or plugins are malformed"
+            elif not _valid_threads(config.get("threads", AUTO)):  # absent in runs started before --threads
+                problem = "'threads' is neither auto nor a positive integer"
     if problem:
         raise UsageError(f"--resume {run_dir}: {path} is not a CLUB run configuration ({problem}); restore it, or start a new run")
     return config
+
+
+def _valid_threads(value: Any) -> bool:
+    return value == AUTO or (type(value) is int and value >= 1)
 
 
 def config_fingerprint(config: dict) -> str:
@@ -383,6 +393,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
                 config_sha256=fingerprint,
             )
         progress.run_dir, progress.log, progress.state = run_dir, log, state
+        use_threads(config.get("threads", AUTO), state.method, device)
         remove_stale_temporaries(run_dir)
         info = state.method.info
         try:
