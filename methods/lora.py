@@ -33,6 +33,7 @@ from scenarios import Step
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
 from .domains import AtLeast, OneOf
+from .feature_cache import FeatureCache
 from .pretrained import PretrainedMethod, ViTModel, check_peft, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -121,9 +122,16 @@ class LoRACL(TaskModuleDeletion, PretrainedMethod):
         self.num_seen = step.num_seen_classes
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
-        """The task of each sample's nearest centroid on L2-normalised frozen features."""
-        dist = torch.cdist(F.normalize(self.vit(x).float(), dim=1), self.centroids.to(x.device))
+        """The task of each sample's nearest centroid on L2-normalised frozen features (kept per
+        image in :attr:`route_cache`: the frozen ViT's feature of a test image never changes)."""
+        frozen = self.route_cache(x, lambda xb: self.vit(xb).float()) if x.dtype == torch.uint8 else self.vit(x).float()
+        dist = torch.cdist(F.normalize(frozen, dim=1), self.centroids.to(x.device))
         return self.centroid_task.to(x.device)[dist.argmin(1)]
+
+    @property
+    def route_cache(self) -> FeatureCache:
+        """Frozen-ViT features of the images routed so far, by content."""
+        return self.__dict__.setdefault("_route_cache", FeatureCache())
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()

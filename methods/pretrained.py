@@ -26,12 +26,18 @@ from .domains import OneOf
 from .supervised import SupervisedMethod
 
 
-def features(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device, method, batch_size: int = 256) -> torch.Tensor:
-    """``fn`` applied to ``x`` in batches on ``device`` without gradients; float32 result."""
+def features(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device, method, batch_size: int = 256,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``fn`` applied to ``x`` in batches on ``device`` without gradients; float32 result.
+    ``prepare`` turns each stored batch into network input once, before ``fn`` (e.g.
+    :meth:`PEFTViT.prepare`, when ``fn`` runs several networks on the same view)."""
     out = []
     with torch.no_grad(), method.autocast():
         for start in range(0, len(x), batch_size):
-            out.append(fn(x[start : start + batch_size].to(device, non_blocking=True)).float())
+            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            out.append(fn(xb if prepare is None else prepare(xb)).float())
     return torch.cat(out)
 
 

@@ -64,6 +64,32 @@ class IncrementalClassifier(nn.Module):
         assert self.head is not None, "grow() the head before the first forward pass"
         return self.head(self.backbone(x))
 
+    def train(self, mode: bool = True) -> "IncrementalClassifier":
+        """``nn.Module.train`` over a flat list of the submodules, kept until a submodule is
+        assigned (online runs switch modes twice per sample, and the recursion costs more than
+        a small network's forward pass); the recursion when a submodule overrides ``train``."""
+        modules = self.__dict__.get("_flat_modules")
+        if modules is None:
+            modules = list(self.modules())
+            if any(type(m).train is not nn.Module.train for m in modules[1:]):
+                modules = []
+            self.__dict__["_flat_modules"] = modules
+        if not modules:
+            return super().train(mode)
+        for module in modules:
+            module.__dict__["training"] = mode
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, nn.Module):
+            self.__dict__.pop("_flat_modules", None)
+        super().__setattr__(name, value)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_flat_modules", None)  # rebuilt on first use
+        return state
+
 
 class SupervisedMethod(Method):
     """Train backbone and head with cross-entropy on each step's data (fine-tuning).

@@ -75,6 +75,11 @@ class PEFTViT(nn.Module):
         self.img_size = tuple(vit.patch_embed.img_size)
         self.in_chans = vit.patch_embed.proj.in_channels
 
+    @property
+    def augments(self) -> bool:
+        """Whether :meth:`prepare` draws a random view (training mode, ``reference`` pipeline)."""
+        return self.training and self.pipeline != "club"
+
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 images → float network input of the ViT's channel count and size, through the
         input pipeline (augmented in training mode with ``reference``); float input is returned
