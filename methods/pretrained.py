@@ -18,6 +18,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .acceleration import BACKBONE_DTYPES
+from .acceleration import backbone_dtype as resolve_backbone_dtype
 from .backbones.peft import PEFT_KINDS
 from .backbones.vit import TINY, VIT_NAMES, PEFTViT, build_vit
 from .backbones.vit_input import PIPELINES
@@ -81,12 +83,29 @@ class PretrainedMethod(SupervisedMethod):
 
     def __init__(
         self, info: StreamInfo, device: torch.device, *, pretrained: bool = True,
-        input_pipeline: Annotated[str, OneOf(*PIPELINES)] = "club", **kwargs: Any
+        input_pipeline: Annotated[str, OneOf(*PIPELINES)] = "club",
+        backbone_dtype: Annotated[str, OneOf(*BACKBONE_DTYPES)] = "auto", **kwargs: Any
     ) -> None:
+        """``backbone_dtype``: the storage type of a frozen ViT (:mod:`methods.acceleration`)."""
         if input_pipeline not in PIPELINES:
             raise ValueError(f"input_pipeline must be one of {', '.join(PIPELINES)}, got {input_pipeline!r}")
         self.pretrained, self.input_pipeline = pretrained, input_pipeline
+        dtype = resolve_backbone_dtype(backbone_dtype, device)
+        self.backbone_dtype = backbone_dtype
         super().__init__(info, device, **kwargs)
+        if not any(p.requires_grad for p in self.vit.parameters()):  # frozen: stored in its dtype, then sealed
+            if dtype != torch.float32:
+                self.vit.to(dtype)
+                self.bf16_backbone = True
+            self.vit.seal()
+        elif dtype != torch.float32 and backbone_dtype != "auto":
+            raise ValueError(f"backbone_dtype={backbone_dtype} stores a frozen backbone; {self.name} trains its ViT")
+
+    def autocast(self):
+        """bf16 autocast on CUDA; on the CPU too when the frozen backbone is stored in bf16."""
+        if self.device.type == "cpu" and self.__dict__.get("bf16_backbone"):
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return super().autocast()
 
     def resolve_backbone(self, backbone: str) -> str:
         name = super().resolve_backbone(backbone)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 import torch
 from tqdm.auto import tqdm
@@ -59,22 +59,22 @@ def make_optimizer(
     lr: float,
     momentum: float = 0.9,
     weight_decay: float = 0.0,
-    **upgd_options: float,
+    **options: Any,
 ) -> torch.optim.Optimizer:
     """``sgd`` (with momentum), ``adam``, ``adamw``, ``upgd`` or ``upgd-nonprotecting`` over ``params``.
 
-    ``upgd_options`` (``beta_utility``, ``sigma``) go to :class:`UPGD` only; without them it
-    uses its defaults.
+    ``options`` go to the optimiser: ``foreach``/``fused`` to torch's (see
+    :func:`methods.acceleration.optimizer_options`), ``beta_utility``/``sigma`` to :class:`UPGD`.
     """
     params = [p for p in params if p.requires_grad]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **options)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **options)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **options)
     if name in ("upgd", "upgd-nonprotecting"):
-        return UPGD(params, lr=lr, weight_decay=weight_decay, protect=name == "upgd", **upgd_options)
+        return UPGD(params, lr=lr, weight_decay=weight_decay, protect=name == "upgd", **options)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 

@@ -35,8 +35,10 @@ of timm's minute of retries) :class:`WeightsUnavailable` says so in one line; wi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+from dataclasses import dataclass
 
 import timm
 import torch
@@ -74,6 +76,30 @@ class PEFTViT(nn.Module):
         self.num_prefix_tokens = vit.num_prefix_tokens
         self.img_size = tuple(vit.patch_embed.img_size)
         self.in_chans = vit.patch_embed.proj.in_channels
+
+    def seal(self) -> None:
+        """Record that this ViT is final (frozen, on its device, in its dtype): while its weights
+        stay as they are now, :meth:`frozen_reference` describes it by the recipe it was built
+        from and the SHA-256 of its weights, and checkpoints store that instead of the weights."""
+        self.__dict__["_sealed"] = (self._state_key(), weights_sha256(self))
+
+    def frozen_reference(self) -> "FrozenViT | None":
+        """How to rebuild this ViT exactly (:class:`FrozenViT`), or ``None`` when it was not built
+        by :func:`build_vit` and sealed, is trained, or its weights changed since it was sealed."""
+        sealed, recipe = self.__dict__.get("_sealed"), self.__dict__.get("recipe")
+        if sealed is None or recipe is None or any(p.requires_grad for p in self.parameters()):
+            return None
+        key, digest = sealed
+        if self._state_key() != key:  # moved or written in place since: equal only if the values are
+            if weights_sha256(self) != digest:
+                return None
+            self.__dict__["_sealed"] = (self._state_key(), digest)
+        dtype = str(next(self.parameters()).dtype).removeprefix("torch.")
+        return FrozenViT(*recipe, init_rng=self.init_rng, dtype=dtype, training=self.training, sha256=digest)
+
+    def _state_key(self) -> tuple:
+        """Where each weight lives and how often it was written in place (cheap to compare)."""
+        return tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
 
     @property
     def augments(self) -> bool:
@@ -148,7 +174,17 @@ def _attention(attn: nn.Module, x: torch.Tensor, prefix, lora) -> torch.Tensor:
 
 def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = True, pipeline: str = "club") -> PEFTViT:
     """The ViT called ``name`` (one of :data:`VIT_NAMES`) for images of shape C×H×W, fed by
-    input pipeline ``pipeline``."""
+    input pipeline ``pipeline``. It remembers how it was built (``recipe``, and the CPU
+    generator's state its weights were initialised from), so that :meth:`PEFTViT.seal` can
+    describe it by that recipe instead of by its weights."""
+    init_rng = torch.get_rng_state()
+    vit = _build_vit(name, input_shape, pretrained, pipeline)
+    vit.recipe = (name, tuple(input_shape), pretrained, pipeline)
+    vit.init_rng = init_rng
+    return vit
+
+
+def _build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool, pipeline: str) -> PEFTViT:
     if name == TINY:
         return _tiny_vit(input_shape, pipeline)
     if name not in TIMM_TAGS:
@@ -196,3 +232,48 @@ def _tiny_vit(input_shape: tuple[int, int, int], pipeline: str) -> PEFTViT:
     c, h, _ = input_shape
     vit = VisionTransformer(img_size=h, patch_size=max(1, h // 2), in_chans=c, num_classes=0, **TINY_CONFIG)
     return PEFTViT(vit, f"{TINY}:random-init", pipeline)
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state: every parameter and buffer, by name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FrozenViT:
+    """A sealed frozen ViT described by how to rebuild it: :func:`build_vit`'s arguments, the CPU
+    generator state its weights were initialised from (random-init weights are drawn from it;
+    pre-trained ones come from the weights file), its dtype and mode, and the SHA-256 its weights
+    must have (:func:`weights_sha256`)."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    pretrained: bool
+    pipeline: str
+    init_rng: torch.Tensor
+    dtype: str
+    training: bool
+    sha256: str
+
+    def rebuild(self, device: torch.device) -> PEFTViT:
+        """The same ViT on ``device``, built again and checked against :attr:`sha256`; the global
+        RNG is left as it was."""
+        state = torch.get_rng_state()
+        try:
+            torch.set_rng_state(self.init_rng)
+            vit = build_vit(self.name, self.input_shape, self.pretrained, self.pipeline)
+        finally:
+            torch.set_rng_state(state)
+        vit = vit.requires_grad_(False).to(device=device, dtype=getattr(torch, self.dtype)).train(self.training)
+        if weights_sha256(vit) != self.sha256:
+            raise MethodError(
+                f"the frozen backbone {vit.weights} built again for this checkpoint differs from the one it was saved "
+                f"with (SHA-256 {self.sha256[:12]}…): its weights file or timm changed since the run started"
+            )
+        vit.seal()
+        return vit
