@@ -41,7 +41,7 @@ from leaderboard.schema import KIND_NAMES  # noqa: E402
 from methods import Diverged, MethodError, StreamInfo, get_method, load_plugin, method_entry, method_names  # noqa: E402
 from methods.configs import ConfigError  # noqa: E402
 from metrics import MetricInputError  # noqa: E402
-from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario  # noqa: E402
+from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, Stream, apply_overrides, build_scenario  # noqa: E402
 
 from . import distributed  # noqa: E402
 from .errors import EnvironmentFailure, UsageError  # noqa: E402
@@ -49,7 +49,8 @@ from .files import FolderLock, check_writable, make_run_folder, remove_stale_tem
 from .logs import RunLog, check_wandb, run_start_fingerprint  # noqa: E402
 from .recipes import Recipe, resolve_recipe  # noqa: E402
 from .rng import rng_state, seed_everything, set_rng_state  # noqa: E402
-from .runner import CHECKPOINT, RESULT, RunState, finish, run_steps  # noqa: E402
+from .checkpoints import CHECKPOINT, CheckpointMismatch, discard_checkpoint, load_checkpoint, remove_stale_parts  # noqa: E402
+from .runner import RESULT, RunState, finish, run_steps  # noqa: E402
 from .settings import check_config_values, parse_pairs, split_settings  # noqa: E402
 from .threads import AUTO, parse_threads, use_threads  # noqa: E402
 
@@ -280,9 +281,15 @@ def prepare(config: dict, args: argparse.Namespace) -> Plan:
     return Plan(method_cls, {**from_config, **hparams}, overrides, preset, device, recipe)
 
 
-def load_checkpoint(path: Path, device: torch.device) -> RunState:
+def read_checkpoint(run_dir: Path, device: torch.device, stream: Stream | None) -> RunState:
+    """The run's checkpoint (:func:`benchmarks.checkpoints.load_checkpoint`; ``stream`` ``None``
+    reads its own fields only); a file that cannot be read is reported as damaged, a frozen
+    backbone or part that cannot be rebuilt as what it is."""
+    path = run_dir / CHECKPOINT
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = load_checkpoint(run_dir, device, stream)
+    except (CheckpointMismatch, MethodError):  # a part file gone, a backbone that builds differently, weights not cached
+        raise
     except Exception as e:  # empty, truncated, not a torch file, pickled classes gone
         state = e
     if not isinstance(state, RunState):
@@ -350,7 +357,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
         fingerprint = config_fingerprint(config)
         state = None
         if resume is not None and (resume / CHECKPOINT).exists():
-            state = load_checkpoint(resume / CHECKPOINT, device)
+            state = read_checkpoint(resume, device, None)  # its fingerprint and device, before any work
         if resume is not None:
             check_resumable(resume, state, fingerprint, device)
 
@@ -359,6 +366,9 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
             stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
         except (TypeError, ValueError) as e:
             raise UsageError(f"scenario {preset.name}: {one_line(e)}") from None
+        if state is not None:
+            remove_stale_parts(resume)
+            state = read_checkpoint(resume, device, stream)  # frozen backbones built again, stream tensors from the stream
         if plan.recipe.warning:
             print(f"warning: {plan.recipe.warning}", file=sys.stderr, flush=True)
         progress.num_steps = len(stream.steps)
@@ -408,7 +418,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
             hparams = {**plan.method_cls.hyperparameters(), **plan.hparams}
             return finish(stream, state, {**config, "scenario_overrides": plan.overrides}, hparams, run_dir, log, plan.recipe.fields())
         except Diverged:
-            (run_dir / CHECKPOINT).unlink(missing_ok=True)  # continuing would diverge again
+            discard_checkpoint(run_dir)  # continuing would diverge again
             raise
 
 
