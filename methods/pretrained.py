@@ -24,6 +24,7 @@ from .backbones.peft import PEFT_KINDS
 from .backbones.vit import TINY, VIT_NAMES, PEFTViT, build_vit
 from .backbones.vit_input import PIPELINES
 from .base import StreamInfo
+from .data_feed import resident
 from .domains import OneOf
 from .supervised import SupervisedMethod
 
@@ -36,9 +37,11 @@ def features(
     ``prepare`` turns each stored batch into network input once, before ``fn`` (e.g.
     :meth:`PEFTViT.prepare`, when ``fn`` runs several networks on the same view)."""
     out = []
+    source = resident(x, device)  # on CUDA: copied once when it fits (several passes may read it)
+    source = x if source is None else source
     with torch.no_grad(), method.autocast():
         for start in range(0, len(x), batch_size):
-            xb = x[start : start + batch_size].to(device, non_blocking=True)
+            xb = source[start : start + batch_size].to(device, non_blocking=True)
             out.append(fn(xb if prepare is None else prepare(xb)).float())
     return torch.cat(out)
 

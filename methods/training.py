@@ -9,6 +9,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .base import Diverged
+from .data_feed import feed
 from .upgd_optimizer import UPGD
 
 T = TypeVar("T")
@@ -18,6 +19,8 @@ def batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, shuffle: bool = True
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches of ``(x, y)`` moved to ``device``; shuffled with the global torch RNG.
+    On CUDA the data is fed by :func:`methods.data_feed.feed` (kept on the device when it fits,
+    else gathered ahead into pinned memory).
 
     In a data-parallel run (several processes under ``torchrun``, see ``benchmarks/distributed.py``)
     a shuffled pass is a training pass: every process takes rank 0's permutation and its own
@@ -27,11 +30,13 @@ def batches(
     rank, world = _data_parallel_rank() if shuffle else (0, 1)
     if world > 1:
         order = _from_rank_0(order, device)
-    for start in range(0, len(y), batch_size):
-        idx = order[start : start + batch_size]
-        if world > 1 and len(idx) >= world:
-            idx = idx.tensor_split(world)[rank]
-        yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+
+    def indices() -> Iterator[torch.Tensor]:
+        for start in range(0, len(y), batch_size):
+            idx = order[start : start + batch_size]
+            yield idx.tensor_split(world)[rank] if world > 1 and len(idx) >= world else idx
+
+    yield from feed(x, y, indices(), device)
 
 
 def _data_parallel_rank() -> tuple[int, int]:

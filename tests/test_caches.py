@@ -140,3 +140,16 @@ def test_l2p_builds_its_task_mask_and_parameter_list_once_per_task(digits):
     walked = [p for p in method.model.parameters() if p.requires_grad]
     method.trained = walked
     assert method.trainable_parameters() is walked
+
+
+def test_prefetched_batches_equal_plain_gathers():
+    from methods.data_feed import feed
+
+    x = torch.randint(0, 256, (103, 3, 4, 4), dtype=torch.uint8)
+    y = torch.arange(103)
+    order = torch.randperm(103)
+    indices = list(order.split(10))
+    plain = list(feed(x, y, indices, CPU, prefetch=False))
+    ahead = list(feed(x, y, iter(indices), CPU, prefetch=True))  # the background gather, without pinning on the CPU
+    assert len(plain) == len(ahead) == 11
+    assert all(torch.equal(a, c) and torch.equal(b, d) for (a, b), (c, d) in zip(plain, ahead))
