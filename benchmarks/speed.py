@@ -15,8 +15,9 @@ For each phase it reports seconds, share of the run, images per second and, for 
 through the backbone (counted as they happen), the ratio to the **bare backbone**: the same
 network alone, forward only (at the evaluation batch) or forward and backward with a linear
 head (at the method's batch, and at the best batch up to ``--max-batch``), on the same device
-and precision. A frozen ViT is measured training one prompt token through all its blocks (the
-pass of prompt and adapter tuning), another frozen network with its input requiring a gradient. The **whole run** ratio is the images trained per
+and precision. A frozen ViT is measured training prompt tokens through all its blocks (the pass
+of prompt and adapter tuning; as many as the method prepends, ``prompt_tokens``, at least one),
+another frozen network with its input requiring a gradient. Online streams set the batch. The **whole run** ratio is the images trained per
 second of the whole run over the bare forward-and-backward throughput. Peak memory, the size
 of the last checkpoint, and the time the full protocol would take (phases scaled from a run on
 ``--fraction`` of the data and ``--epochs`` epochs) close the report. ``--json FILE`` writes it
@@ -246,8 +247,8 @@ def bare_throughput(method: Any, network: nn.Module, shape: tuple[int, ...], bat
         head = nn.Linear(width, 10).to(device)
         params = [*head.parameters(), *(p for p in network.parameters() if p.requires_grad)]
         prompted = frozen and hasattr(network, "forward_tokens")
-        if prompted:  # a frozen ViT: train one prompt token through every block, as prompt and adapter tuning do
-            prompt = nn.Parameter(torch.zeros(1, 1, width, device=device))
+        if prompted:  # a frozen ViT: train prompt tokens through every block, as prompt and adapter tuning do
+            prompt = nn.Parameter(torch.zeros(1, max(1, getattr(method, "prompt_tokens", 1)), width, device=device))
             params.append(prompt)
         optimizer = torch.optim.SGD(params, lr=1e-3)
         y = torch.randint(0, 10, (n,), device=device)
@@ -293,9 +294,13 @@ def bare_throughput(method: Any, network: nn.Module, shape: tuple[int, ...], bat
 
 
 def import_seconds() -> float:
-    """Wall seconds of ``python -c "import benchmarks.run"`` in a fresh interpreter."""
+    """Wall seconds of ``python -c "import benchmarks.run"`` in a fresh interpreter, plus importing
+    ``torch._dynamo`` here: torch imports it when the first optimiser is made (1–2 s on a CPU),
+    which belongs to start-up, not to the first training step."""
     t0 = time.perf_counter()
     subprocess.run([sys.executable, "-c", "import benchmarks.run"], check=True, cwd=Path(__file__).resolve().parent.parent)
+    import torch._dynamo  # noqa: F401
+
     return time.perf_counter() - t0
 
 
@@ -395,7 +400,8 @@ def run_with_clocks(method: Any, stream: Stream, plan: Any, hparams: dict, folde
     passes_by_phase = dict(clock.passes)  # before the bare measurement passes through the same network
     bare = None
     if network is not None:
-        bare = bare_throughput(method, network, tuple(stream.input_shape), int(getattr(method, "batch_size", 32)), args.max_batch)
+        batch = getattr(stream, "batch_size", None) or int(getattr(method, "batch_size", 32))  # online streams set the batch
+        bare = bare_throughput(method, network, tuple(stream.input_shape), batch, args.max_batch)
     phases = {}
     for name in PHASES:
         entry: dict[str, Any] = {"seconds": seconds[name], "share": seconds[name] / whole if whole else 0.0}

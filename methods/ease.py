@@ -46,7 +46,7 @@ from scenarios import Step
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import MethodError, StreamInfo
 from .domains import AtLeast, NonNegative, OneOf
-from .feature_cache import FeatureCache
+from .feature_cache import FeatureCache, content_keys
 from .pretrained import CosineLinear, PretrainedMethod, ViTModel, check_peft, class_means, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -199,33 +199,39 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
             self.scoring = self.classifier_prototypes()
         return self.logits(x, self.scoring)
 
-    def frozen_features(self, x: torch.Tensor, task: int | None) -> torch.Tensor:
+    def frozen_features(self, x: torch.Tensor, task: int | None, keys: list | None = None) -> torch.Tensor:
         """float32 features of ``x`` in finished subspace ``task`` (``None``: the plain PTM). For
         stored images (uint8) they come from :attr:`feature_caches` when the image was seen: a
-        finished subspace never changes, so each test image passes through it once per run."""
+        finished subspace never changes, so each test image passes through it once per run.
+        ``keys``: the batch's :func:`~methods.feature_cache.content_keys`, shared by the subspaces."""
         network = self.vit if task is None else (lambda xb: self.subspace_features(xb, task))
         if x.dtype != torch.uint8:
             return network(x).float()
         caches = self.__dict__.setdefault("feature_caches", {})
         cache = caches.setdefault("ptm" if task is None else task, FeatureCache())
-        return cache(x, lambda xb: network(self.vit.prepare(xb)).float())
+        return cache(x, lambda xb: network(self.vit.prepare(xb)).float(), keys)
 
     def logits(self, x: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
         """EASE's scores of ``x`` against subspace prototypes ``protos`` (T×C×D)."""
+        keys = content_keys(x) if x.dtype == torch.uint8 else None  # once per batch, for every subspace's cache
+
+        def frozen(task: int | None) -> torch.Tensor:
+            return self.frozen_features(x, task, keys)
+
         live = self.task_ids
         class_task = self.class_task
         alive = class_task >= 0
         if self.adapter_num >= 1:
-            feats = torch.cat([self.frozen_features(x, None), *(self.frozen_features(x, j) for j in live)], dim=1)
+            feats = torch.cat([frozen(None), *(frozen(j) for j in live)], dim=1)
             weights = torch.cat([self.ptm_protos, *protos[live]], dim=1)
             out = F.normalize(feats, dim=1) @ F.normalize(weights, dim=1).T
             return out.masked_fill(~alive, -math.inf)
-        cos = torch.stack([F.normalize(self.frozen_features(x, j), dim=1) @ F.normalize(protos[j], dim=1).T for j in live])
+        cos = torch.stack([F.normalize(frozen(j), dim=1) @ F.normalize(protos[j], dim=1).T for j in live])
         # Row of each class's own subspace in ``cos`` (task ids stay ascending as tasks are dropped).
         position = torch.searchsorted(torch.tensor(live, device=cos.device), class_task.clamp_min(0))
         out = ensemble_logits(cos, position, self.alpha)
         if self.use_init_ptm:
-            out = out + self.beta * F.normalize(self.frozen_features(x, None), dim=1) @ F.normalize(self.ptm_protos, dim=1).T
+            out = out + self.beta * F.normalize(frozen(None), dim=1) @ F.normalize(self.ptm_protos, dim=1).T
         return out.masked_fill(~alive, -math.inf)
 
     def drop_task(self, task: int) -> None:

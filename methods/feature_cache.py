@@ -11,7 +11,7 @@ new tensors each time): its key is three integer dot products of its pixels (uin
 pseudo-random integer weights below 2²³, computed exactly in float64 on the image's device (the
 products and their sums stay below 2⁵³). Two different images get the same key only if all
 three weighted sums agree, a chance below 2⁻⁶⁹ per pair of images. The keys are read to the
-host once per call (one synchronisation per batch).
+host once per batch (one synchronisation), and shared by every cache the batch is looked up in.
 
 A cache returns the outputs that were computed for those images, possibly in another batch;
 on the CPU and in float32 a network's output for one image does not depend on its batch
@@ -30,15 +30,38 @@ _KEYS = 3
 _SEED = 20240601
 
 
+_WEIGHTS: dict[tuple[int, str], torch.Tensor] = {}
+
+
+def content_keys(x: torch.Tensor) -> list[tuple[int, ...]]:
+    """The content key of each image of ``x`` (uint8, N × …): the same for equal pixels in every
+    cache, so one computation serves all the caches a batch is looked up in."""
+    if x.dtype != torch.uint8:
+        raise TypeError(f"FeatureCache keys images by their uint8 pixels, got {x.dtype}")
+    flat = x.reshape(len(x), -1)
+    weights = _weights_for(flat.shape[1], x.device)
+    sums = [flat[i : i + 64].double() @ weights for i in range(0, len(flat), 64)]  # 64 images at a time: small float64 copies
+    return [tuple(v) for v in torch.cat(sums).long().tolist()] if sums else []
+
+
+def _weights_for(n: int, device: torch.device) -> torch.Tensor:
+    key = (n, str(device))
+    if key not in _WEIGHTS:
+        bits = min(23, 53 - 8 - math.ceil(math.log2(max(n, 2))))  # Σ 255·w over n pixels stays below 2⁵³
+        generator = torch.Generator().manual_seed(_SEED)
+        _WEIGHTS[key] = torch.randint(1, 2**bits, (n, _KEYS), generator=generator, dtype=torch.float64).to(device)
+    return _WEIGHTS[key]
+
+
 class FeatureCache:
     """``cache(x, compute)``: ``compute(x)`` (N × …), computed only for images of ``x`` (uint8,
-    N × C × H × W) not seen before; the rows of the others come from the cache."""
+    N × C × H × W) not seen before; the rows of the others come from the cache. ``keys``
+    (:func:`content_keys` of ``x``) may be given when several caches look up the same batch."""
 
     def __init__(self) -> None:
         self._rows: dict[tuple[int, ...], int] = {}
         self._store: torch.Tensor | None = None
         self._size = 0
-        self._weights: dict[tuple[int, str], torch.Tensor] = {}
 
     def __len__(self) -> int:
         return self._size
@@ -50,28 +73,14 @@ class FeatureCache:
         """Forget every output (the network changed)."""
         self.__init__()
 
-    def keys(self, x: torch.Tensor) -> list[tuple[int, ...]]:
-        """The content key of each image of ``x`` (uint8)."""
-        if x.dtype != torch.uint8:
-            raise TypeError(f"FeatureCache keys images by their uint8 pixels, got {x.dtype}")
-        flat = x.reshape(len(x), -1)
-        weights = self._weights_for(flat.shape[1], x.device)
-        sums = [flat[i : i + 64].double() @ weights for i in range(0, len(flat), 64)]  # 64 images at a time: small float64 copies
-        values = torch.cat(sums).long().tolist() if sums else []
-        return [tuple(v) for v in values]
+    keys = staticmethod(content_keys)
 
-    def _weights_for(self, n: int, device: torch.device) -> torch.Tensor:
-        key = (n, str(device))
-        if key not in self._weights:
-            bits = min(23, 53 - 8 - math.ceil(math.log2(max(n, 2))))  # Σ 255·w over n pixels stays below 2⁵³
-            generator = torch.Generator().manual_seed(_SEED)
-            self._weights[key] = torch.randint(1, 2**bits, (n, _KEYS), generator=generator, dtype=torch.float64).to(device)
-        return self._weights[key]
-
-    def __call__(self, x: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    def __call__(
+        self, x: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor], keys: list[tuple[int, ...]] | None = None
+    ) -> torch.Tensor:
         if len(x) == 0:
             return compute(x)
-        keys = self.keys(x)
+        keys = content_keys(x) if keys is None else keys
         rows = [self._rows.get(k, -1) for k in keys]
         missing = [i for i, r in enumerate(rows) if r < 0]
         if missing:

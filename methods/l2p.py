@@ -133,6 +133,11 @@ class L2P(PretrainedMethod):
         return model.head(feat), pull
 
     @property
+    def prompt_tokens(self) -> int:
+        """Tokens the selected prompts add to every sequence (0 for the in-block PEFT kinds)."""
+        return self.top_k * self.length if self.peft == "prompt" else 0
+
+    @property
     def query_cache(self) -> FeatureCache:
         """Frozen-ViT queries of the images seen without augmentation, by content."""
         return self.__dict__.setdefault("_query_cache", FeatureCache())

@@ -42,7 +42,7 @@ def test_feature_cache_computes_each_image_once_and_returns_its_own_row():
 
 
 def _bypass(monkeypatch):
-    monkeypatch.setattr(FeatureCache, "__call__", lambda self, x, compute: compute(x))
+    monkeypatch.setattr(FeatureCache, "__call__", lambda self, x, compute, keys=None: compute(x))
 
 
 def _run(name: str, digits, steps: int, **settings) -> tuple[list[torch.Tensor], object]:
