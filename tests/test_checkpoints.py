@@ -2,7 +2,6 @@
 modules once, the stream's own tensors by name; a resume still ends exactly as the run would."""
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
