@@ -20,7 +20,7 @@ from pathlib import Path
 
 import torch
 
-from methods import MethodError, StreamInfo, get_method, load_plugin, method_names
+from methods import MethodError, StreamInfo, get_method, load_lazy_methods, load_plugin, method_names
 from methods.configs import preset_hyperparameters
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario
 
@@ -71,6 +71,7 @@ def check_capability(method: str, method_cls: type, preset: Preset) -> None:
 
 
 def list_choices() -> str:
+    missing = load_lazy_methods()  # e.g. avalanche:<Strategy>, when Avalanche is installed
     lines = []
     for modality in ("image", "text"):
         lines.append("methods:" if modality == "image" else "language-model methods (question-answering scenarios):")
@@ -80,6 +81,8 @@ def list_choices() -> str:
             flags = sorted({f for f in PROTOCOL_CAPABILITIES.values() if getattr(cls, f, False)})
             also = f" [{', '.join(flags)}]" if flags else ""
             lines.append(f"  {name:<14} {doc[0] if doc else ''}{also}")
+        if modality == "image":
+            lines += [f"  {hint}" for hint in missing]
     lines.append("scenarios:")
     lines += [f"  {p.name:<20} {p.description}" for p in PRESETS.values()]
     return "\n".join(lines)

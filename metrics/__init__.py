@@ -6,9 +6,11 @@ from .accuracy import (
     bwt,
     final_accuracy,
     forgetting,
+    forgetting_first_final,
     learning_accuracy,
     seen_class_accuracies,
 )
+from .avalanche_records import from_avalanche
 from .language import model_utility, qa_unlearning_summary, rouge_l_recall, truth_ratio, truth_ratio_score
 from .records import SUMMARIES, accuracy_matrix, per_class_counts, step_test_sizes, summarize, summarize_run
 from .few_shot import class_mean_accuracy, few_shot_summary, harmonic_mean, performance_drop  # registers SUMMARIES["few_shot"]
@@ -29,6 +31,8 @@ __all__ = [
     "effective_rank",
     "final_accuracy",
     "forgetting",
+    "forgetting_first_final",
+    "from_avalanche",
     "harmonic_mean",
     "learning_accuracy",
     "online_summary",
