@@ -75,8 +75,8 @@ STORAGE_POLICIES = {
 # stream determines); they are not settings.
 FILLED = {
     "model", "optimizer", "criterion", "train_mb_size", "train_epochs", "eval_mb_size", "device", "plugins",
-    "evaluator", "eval_every", "peval_mode", "feature_extractor", "classifier", "input_size", "n_classes",
-    "buffer_transform", "augmentations", "cwr_layer_name", "last_layer_name",
+    "evaluator", "eval_every", "peval_mode", "feature_extractor", "classifier", "input_size",
+    "buffer_transform", "augmentations", "cwr_layer_name", "last_layer_name", "slda_model", "num_classes",
 }  # fmt: skip
 EVAL_OUTPUT_FLOOR = -1000.0  # Avalanche's mask value, for classes a strategy has no output for
 
@@ -141,6 +141,8 @@ STRATEGIES: dict[str, Spec] = {
     "CWRStar": Spec("CWR*, consolidated output weights (Lomonaco & Maltoni 2017)"),
     "FeatureReplay": Spec("replay of stored last-layer features"),
     "FromScratchTraining": Spec("a fresh model trained on each experience alone (a baseline)"),
+    "StreamingLDA": Spec("streaming linear discriminant analysis on the frozen backbone (Hayes & Kanan 2020)", head="features", online=True),
+    "MER": Spec("Meta-Experience Replay (Riemer et al. 2019)"),
 }  # fmt: skip
 UNRUNNABLE = {
     "PNNStrategy": "one column per task, chosen by the task label at test time; CLUB never gives task ids to predict",
@@ -153,9 +155,7 @@ UNRUNNABLE = {
     "LaMAML": "it needs the `higher` package, which avalanche-lib does not install",
     "AETraining": "it trains an autoencoder, not a classifier",
     "VAETraining": "it trains a variational autoencoder, not a classifier",
-    "MER": "its meta-updates take more optimiser steps than a batch allows",
     "CoPE": "its model must output prototype embeddings, not class logits",
-    "StreamingLDA": "it needs a pre-trained feature extractor",
     "BiC": "avalanche-lib 0.6.0 passes verbose= to torch's MultiStepLR, which this torch no longer accepts",
     "ER_AML": "in avalanche-lib 0.6.0 it never returns once a class holds fewer memory samples than a batch",
 }  # fmt: skip
@@ -180,6 +180,8 @@ def build_model(head: str, feature_extractor: nn.Module, num_classes: int) -> nn
     width = feature_extractor.out_dim
     if head == "scr":  # SCR's projection head (Mai et al., CVPRW 2021): a two-layer MLP to 128 dimensions
         return SCRModel(feature_extractor, nn.Sequential(nn.Linear(width, width), nn.ReLU(), nn.Linear(width, 128)))
+    if head == "features":  # StreamingLDA fits its own classifier on the frozen backbone's features
+        return feature_extractor
     if head == "fixed":
         return BackboneWithHead(feature_extractor, IncrementalClassifier(width, num_classes, masking=False))
     return BackboneWithHead(feature_extractor, IncrementalClassifier(width))
@@ -302,7 +304,6 @@ class AvalancheStrategy(Method):
         values = {**self.hyperparameters(), **settings}
         if values["optimizer"] not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {values['optimizer']!r}; choose from {', '.join(OPTIMIZERS)}")
-        self.settings = values
         self.epochs, self.batch_size = values["epochs"], values["batch_size"]
         self.reset_optimizer = values["reset_optimizer"]
         backbone = info.backbone if values["backbone"] == "auto" else values["backbone"]
@@ -321,8 +322,9 @@ class AvalancheStrategy(Method):
             "evaluator": None,
             "feature_extractor": getattr(model, "feature_extractor", None),
             "classifier": getattr(model, "classifier", None),
-            "input_size": list(info.input_shape),
-            "n_classes": info.num_classes,
+            "input_size": model.out_dim if self.spec.head == "features" else list(info.input_shape),
+            "slda_model": model,
+            "num_classes": info.num_classes,
             "buffer_transform": None,
             "augmentations": nn.Identity(),
             "cwr_layer_name": "classifier.classifier",
@@ -398,8 +400,8 @@ class AvalancheStrategy(Method):
         return outputs.to(x.device)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
-        self.strategy.model.eval()
-        return self.strategy.model.feature_extractor(x)
+        model = self.strategy.model.eval()
+        return getattr(model, "feature_extractor", model)(x)
 
     def details(self) -> dict[str, Any]:
         return {
