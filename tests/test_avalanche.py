@@ -106,7 +106,8 @@ def test_settings_are_the_strategy_keyword_arguments_with_typed_defaults():
 
 def _names():
     load_lazy_methods()
-    return [n for n in method_names() if n.startswith("avalanche:")]
+    slow = {"avalanche:MER"}  # its meta-updates take ~20 s even for one epoch
+    return [pytest.param(n, marks=pytest.mark.slow) if n in slow else n for n in method_names() if n.startswith("avalanche:")]
 
 
 @pytest.mark.parametrize("name", _names())
