@@ -87,8 +87,9 @@ class Spec:
 
     ``head``: ``incremental`` (Avalanche's ``IncrementalClassifier``, grown as classes arrive),
     ``fixed`` (one output per class of the stream from the start, for strategies that store
-    logits or copy the model's state across experiences: DER, iCaRL) or ``scr`` (SCR's
-    projection head, nearest-mean predictions). ``online``: the strategy is one Avalanche
+    logits or copy the model's state across experiences: DER, iCaRL), ``scr`` (SCR's
+    projection head, nearest-mean predictions) or ``features`` (the bare backbone, frozen, for
+    StreamingLDA's own classifier). ``online``: the strategy is one Avalanche
     designs for single-pass streams of small batches. ``defaults``: values for the keyword
     arguments Avalanche leaves without a default, each ``(value, source)``.
     """
@@ -304,6 +305,8 @@ class AvalancheStrategy(Method):
         values = {**self.hyperparameters(), **settings}
         if values["optimizer"] not in OPTIMIZERS:
             raise ValueError(f"unknown optimizer {values['optimizer']!r}; choose from {', '.join(OPTIMIZERS)}")
+        if values.get("storage_policy", "experience_balanced") not in STORAGE_POLICIES:
+            raise ValueError(f"unknown storage_policy {values['storage_policy']!r}; choose from {', '.join(STORAGE_POLICIES)}")
         self.epochs, self.batch_size = values["epochs"], values["batch_size"]
         self.reset_optimizer = values["reset_optimizer"]
         backbone = info.backbone if values["backbone"] == "auto" else values["backbone"]
@@ -336,8 +339,6 @@ class AvalancheStrategy(Method):
             filled["evaluator"] = EvaluationPlugin(loggers=[], collect_all=False)
             self.strategy = self.strategy_class(**{k: v for k, v in filled.items() if k in accepted}, **arguments)
         if "storage_policy" in values:
-            if values["storage_policy"] not in STORAGE_POLICIES:
-                raise ValueError(f"unknown storage_policy {values['storage_policy']!r}; choose from {', '.join(STORAGE_POLICIES)}")
             replay = next(p for p in self.strategy.plugins if isinstance(p, ReplayPlugin))
             replay.storage_policy = STORAGE_POLICIES[values["storage_policy"]](replay.mem_size)
         self.outputs = EvaluationOutputs()
