@@ -21,9 +21,10 @@ Results written before the flag existed read as ``"unverified"``
 (``leaderboard.schema.RECIPE_UNRECORDED``). ``result["method"]["recipe_sources"]`` maps
 every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
 ``{"unverified": ...}``, ``{"modified": ...}`` or, for one that does not change what the
-method learns, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online runs
-measure), ``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a
-config file lists under ``inert``; a reference entry need not name them.
+method learns or scores, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online
+runs measure), ``eval_batch_size`` (how many questions a language model answers at once),
+``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a config file
+lists under ``inert``; a reference entry need not name them.
 
 Examples::
 
@@ -47,7 +48,10 @@ from scenarios import FORGET_PROTOCOLS, PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL
 
 from .errors import UsageError
 
-INERT = {"probe_layer": "picks the layer whose activations online runs measure; training is the same"}
+INERT = {
+    "probe_layer": "picks the layer whose activations online runs measure; training is the same",
+    "eval_batch_size": "how many questions a language model scores or answers at once; answers are left-padded and masked, so each one is the same",
+}
 INERT_ONLINE = {
     "epochs": "an online stream is seen once, in the batches the stream sets",
     "batch_size": "an online stream is seen once, in the batches the stream sets",

@@ -87,8 +87,10 @@ class GradientUnlearning(UnlearningMethod):
     """``unlearn_steps`` optimiser steps on :meth:`unlearning_loss` of a forget batch (and a
     retain batch for methods that need the retain set).
 
-    The default optimiser is plain SGD (no momentum): NPO's safeguard is that its gradient
-    vanishes once a sample is forgotten, and momentum or Adam's rescaling undo it.
+    The default optimiser is plain SGD (no momentum, no weight decay): NPO's safeguard is that
+    its gradient vanishes once a sample is forgotten, and momentum or Adam's rescaling undo it.
+    The unlearning optimiser has its own weight decay (``unlearn_weight_decay``), so the
+    learning recipe (``weight_decay``) does not change how a method unlearns.
 
     The model unlearns in eval mode: BatchNorm normalises with its running statistics (and does
     not update them), dropout is off. A frozen reference (NPO's) is in eval mode too, so before
@@ -108,16 +110,19 @@ class GradientUnlearning(UnlearningMethod):
         unlearn_batch_size: int = 32,
         unlearn_optimizer: str = "sgd",
         unlearn_momentum: float = 0.0,
+        unlearn_weight_decay: float = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.unlearn_steps, self.unlearn_lr = unlearn_steps, unlearn_lr
         self.unlearn_batch_size, self.unlearn_optimizer = unlearn_batch_size, unlearn_optimizer
-        self.unlearn_momentum = unlearn_momentum
+        self.unlearn_momentum, self.unlearn_weight_decay = unlearn_momentum, unlearn_weight_decay
 
     def unlearn(self, step: Step) -> None:
         self.begin_unlearning(step)
-        optimizer = make_optimizer(self.model.parameters(), self.unlearn_optimizer, self.unlearn_lr, self.unlearn_momentum, self.weight_decay)
+        optimizer = make_optimizer(
+            self.model.parameters(), self.unlearn_optimizer, self.unlearn_lr, self.unlearn_momentum, self.unlearn_weight_decay
+        )
         forget_batches = _endless(step.x, step.y, self.unlearn_batch_size, self.device)
         retain_batches = _endless(step.retain_x, step.retain_y, self.unlearn_batch_size, self.device) if self.needs_retain else None
         self.model.eval()
