@@ -177,10 +177,12 @@ def test_a_learning_recipe_is_read_from_one_file():
     assert merged.presets["p"]["lr"].origin == {"source": "the preset's learning recipe, methods/configs/finetune.json: a paper"}
     assert with_learning_recipe(parse_config({**doc, "presets": {"p": {}}}, "m"), learning).presets["p"]["lr"].value == 0.1
 
+    repeats = parse_config({**doc, "presets": {"p": {"lr": {"value": 0.1, "source": "a paper"}}}}, "m")
+    chained = parse_config({"method": "finetune", "version": 1, "presets": {}, "learning_recipe": "x"}, "finetune")
     errors = [
-        (parse_config({**doc, "presets": {"p": {"lr": {"value": 0.1, "source": "a paper"}}}}, "m"), learning, "lr come from the learning recipe"),
+        (repeats, learning, "lr come from the learning recipe"),
         (config, None, "learning_recipe 'finetune' has no config file"),
-        (config, parse_config({"method": "finetune", "version": 1, "presets": {}, "learning_recipe": "x"}, "finetune"), "has a learning recipe itself"),
+        (config, chained, "has a learning recipe itself"),
     ]
     for inheriting, recipe, message in errors:
         with pytest.raises(ConfigError, match=message) as error:
@@ -213,7 +215,8 @@ def test_unlearning_methods_refuse_the_class_incremental_presets():
     assert len(CLASS_INCREMENTAL) == 9
     for preset in CLASS_INCREMENTAL:
         for name in UNLEARNING:
-            with pytest.raises(RecipeRefused, match=f"'{name}' does not run scenario '{preset.name}': {name} is an unlearning method, and this class-incremental stream has no forget request"):
+            reason = f"{name} is an unlearning method, and this class-incremental stream has no forget request"
+            with pytest.raises(RecipeRefused, match=f"'{name}' does not run scenario '{preset.name}': {reason}"):
                 resolve_recipe(name, get_method(name), preset, {})
 
 
