@@ -2,7 +2,9 @@
 
 All of them *learn* the same way: supervised training, jointly on the current step and
 every earlier sample that was learned and not forgotten (the data the method holds anyway
-to serve later forget requests). They differ in :meth:`UnlearningMethod.unlearn`. After a
+to serve later forget requests), with the retrain oracle's recipe (on a real preset the
+preset's learning recipe, ``methods/configs/finetune.json``). They differ in
+:meth:`UnlearningMethod.unlearn`. After a
 forget request the forgotten samples leave the method's memory, so later learning never
 rehearses them; whatever comes back ("relapse") comes back through the features.
 
