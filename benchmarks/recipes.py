@@ -21,9 +21,10 @@ Results written before the flag existed read as ``"unverified"``
 (``leaderboard.schema.RECIPE_UNRECORDED``). ``result["method"]["recipe_sources"]`` maps
 every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
 ``{"unverified": ...}``, ``{"modified": ...}`` or, for one that does not change what the
-method learns, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online runs
-measure), ``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a
-config file lists under ``inert``; a reference entry need not name them.
+method learns or scores, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online
+runs measure), ``eval_batch_size`` (how many questions a language model answers at once),
+``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a config file
+lists under ``inert``; a reference entry need not name them.
 
 Examples::
 
@@ -36,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,7 +49,10 @@ from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, Preset
 
 from .errors import UsageError
 
-INERT = {"probe_layer": "picks the layer whose activations online runs measure; training is the same"}
+INERT = {
+    "probe_layer": "picks the layer whose activations online runs measure; training is the same",
+    "eval_batch_size": "how many questions a language model scores or answers at once; answers are left-padded and masked, so each one is the same",
+}
 INERT_ONLINE = {
     "epochs": "an online stream is seen once, in the batches the stream sets",
     "batch_size": "an online stream is seen once, in the batches the stream sets",
@@ -207,8 +212,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print("\n".join(lines))
-    print(f"\n{len(pairs)} method × real preset pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    try:
+        print("\n".join(lines))
+        print(f"\n{len(pairs)} method × real preset pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (``| head``): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 
