@@ -1,4 +1,4 @@
-"""Unlearning methods on digits with the small MLP, forgetting one class (methods.md checks)."""
+"""Unlearning methods on digits with the small MLP, forgetting one class (the papers' checks: SSD, NPO, SalUn, SCRUB)."""
 
 import copy
 import dataclasses
