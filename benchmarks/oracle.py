@@ -1,9 +1,11 @@
 """The retrain oracle of a forget request: the model trained from scratch without the forgotten data.
 
 Every unlearning metric compares a method against it. The oracle is the plain supervised
-learner (``finetune``'s training loop at its default hyperparameters, on the preset's
-backbone) trained jointly on every sample learned before the request minus every sample
-forgotten up to it, under a fixed seed. It depends only on that content, so it is trained
+learner (``finetune``'s training loop with the preset's learning recipe: ``finetune``'s entry
+for the preset in ``methods/configs/finetune.json``, which every unlearning method learns with
+too; its keyword defaults and the preset's backbone on the embedded presets) trained jointly
+on every sample learned before the request minus every sample forgotten up to it, under a
+fixed seed. It depends only on that content, so it is trained
 once and cached under a hash of its training data and recipe; a later run (any method)
 reuses it.
 
@@ -23,6 +25,7 @@ from pathlib import Path
 import torch
 
 from methods import Method, StreamInfo, get_method
+from methods.configs import preset_hyperparameters
 from scenarios import Step, Stream
 
 from .environment import hardware
@@ -89,9 +92,10 @@ def retrain_oracle(stream: Stream, step_index: int, info: StreamInfo, device: to
     x = torch.cat([s.x for s in steps])
     y = torch.cat([s.y for s in steps])
     method_cls = get_method(ORACLE_METHOD)
+    learning_recipe = preset_hyperparameters(ORACLE_METHOD, stream.name)
     recipe = {
         "method": ORACLE_METHOD,
-        "hyperparameters": method_cls.hyperparameters(),
+        "hyperparameters": {**method_cls.hyperparameters(), **learning_recipe},
         "backbone": info.backbone,
         "input_shape": list(info.input_shape),
         "num_classes": num_classes,
@@ -103,7 +107,7 @@ def retrain_oracle(stream: Stream, step_index: int, info: StreamInfo, device: to
 
     def fresh() -> Method:
         seed_everything(ORACLE_SEED)  # the initialisation too: the oracle depends on its content only
-        oracle = method_cls(info, device)
+        oracle = method_cls(info, device, **learning_recipe)
         oracle.model.grow(num_classes)
         return oracle
 

@@ -21,11 +21,12 @@ Results written before the flag existed read as ``"unverified"``
 (``leaderboard.schema.RECIPE_UNRECORDED``). ``result["method"]["recipe_sources"]`` maps
 every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
 ``{"unverified": ...}``, ``{"modified": ...}`` or, for one that does not change what the
-method learns, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online runs
-measure), the options of :mod:`methods.acceleration` (``compile``, ``cuda_graphs``,
-``optimizer_impl``, ``tf32``, ``backbone_dtype``: how the same computation runs), ``epochs`` and
-``batch_size`` on online streams (the stream sets both), and what a config file lists under
-``inert``; a reference entry need not name them.
+method learns or scores, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online
+runs measure), ``eval_batch_size`` (how many questions a language model answers at once), the
+options of :mod:`methods.acceleration` (``compile``, ``cuda_graphs``, ``optimizer_impl``,
+``tf32``, ``backbone_dtype``: how the same computation runs), ``epochs`` and ``batch_size`` on
+online streams (the stream sets both), and what a config file lists under ``inert``; a
+reference entry need not name them.
 
 Examples::
 
@@ -38,6 +39,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -52,6 +54,7 @@ from .errors import UsageError
 _HOW = "chooses how the same computation runs on the device (methods/acceleration.py); results differ by rounding only"
 INERT = {
     "probe_layer": "picks the layer whose activations online runs measure; training is the same",
+    "eval_batch_size": "how many questions a language model scores or answers at once; answers are left-padded and masked, so each one is the same",
     "compile": _HOW,
     "cuda_graphs": _HOW,
     "optimizer_impl": _HOW,
@@ -217,8 +220,12 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
-    print("\n".join(lines))
-    print(f"\n{len(pairs)} method × real preset pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+    try:
+        print("\n".join(lines))
+        print(f"\n{len(pairs)} method × real preset pairs: " + ", ".join(f"{n} {kind}" for kind, n in counts.items()))
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader stopped early (``| head``): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

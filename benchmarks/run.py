@@ -38,7 +38,7 @@ if __name__ == "__main__":  # before anything heavy and CLUB's other packages: a
 import torch  # noqa: E402
 
 from leaderboard.schema import KIND_NAMES  # noqa: E402
-from methods import Diverged, MethodError, StreamInfo, get_method, load_plugin, method_entry, method_names  # noqa: E402
+from methods import Diverged, MethodError, StreamInfo, get_method, load_lazy_methods, load_plugin, method_entry, method_names  # noqa: E402
 from methods.configs import ConfigError  # noqa: E402
 from metrics import MetricInputError  # noqa: E402
 from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, Stream, apply_overrides, build_scenario  # noqa: E402
@@ -136,6 +136,7 @@ def check_capability(method: str, method_cls: type, preset: Preset) -> None:
 
 
 def list_choices() -> str:
+    missing = load_lazy_methods()  # e.g. avalanche:<Strategy>, when Avalanche is installed
     lines = []
     for modality in ("image", "text"):
         lines.append("methods:" if modality == "image" else "language-model methods (question-answering scenarios):")
@@ -144,6 +145,8 @@ def list_choices() -> str:
             flags = sorted(set(PROTOCOL_CAPABILITIES.values()) & set(entry.capabilities))
             also = f" [{', '.join(flags)}]" if flags else ""
             lines.append(f"  {name:<14} {entry.summary}{also}")
+        if modality == "image":
+            lines += [f"  {hint}" for hint in missing]
     lines.append("scenarios:")
     lines += [f"  {p.name:<20} {p.description}" for p in PRESETS.values()]
     return "\n".join(lines)

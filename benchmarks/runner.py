@@ -31,7 +31,7 @@ from metrics import summarize_run
 from scenarios import OnlineStream, Stream
 from scenarios.qa import QASet
 
-from .checkpoints import CHECKPOINT, discard_checkpoint, save_checkpoint  # noqa: F401  (CHECKPOINT: re-exported)
+from .checkpoints import discard_checkpoint, save_checkpoint
 from .environment import environment, hardware, source_sha256
 from .files import json_safe, remove_stale_temporaries, write_json
 from .logs import RunLog

@@ -133,10 +133,11 @@ def stop_all() -> None:
 
 
 def _last_line(path: Path, offset: int) -> str | None:
+    """The last line written to ``path`` after ``offset``, without the runner's ``error:`` prefix."""
     with open(path, "rb") as f:
         f.seek(offset)
         lines = [line.strip() for line in f.read().decode(errors="replace").splitlines() if line.strip()]
-    return lines[-1] if lines else None
+    return lines[-1].removeprefix("error: ") if lines else None
 
 
 def pack(folder: Path) -> bytes:

@@ -4,7 +4,7 @@ Built-in methods are imported on first use (``get_method``); see :mod:`methods.c
 """
 
 from .base import Diverged, Method, MethodError, StreamInfo
-from .registry import get_method, load_plugin, method_entry, method_names, register_method
+from .registry import get_method, load_lazy_methods, load_plugin, method_entry, method_names, register_method
 
 __all__ = [
     "Diverged",
@@ -12,6 +12,7 @@ __all__ = [
     "MethodError",
     "StreamInfo",
     "get_method",
+    "load_lazy_methods",
     "load_plugin",
     "method_entry",
     "method_names",

@@ -10,8 +10,7 @@ classes themselves.
 A *family* is a set of methods named ``<prefix>:<member>`` that a module resolves on demand
 (e.g. strategies of another library): :data:`FAMILIES` maps the prefix to that module, which is
 imported on the first :func:`~methods.get_method` of a member and registers the members it
-knows with ``@register_method``. For ``--list`` without importing the library itself, the
-module may define ``family_entries() -> list[tuple[name, Entry]]``.
+knows with ``@register_method`` (``--list`` imports every family).
 """
 
 from __future__ import annotations
@@ -111,10 +110,15 @@ BUILT_IN: dict[str, dict[str, Entry]] = {
 
 @dataclass(frozen=True)
 class Family:
-    """Methods named ``<prefix>:<member>``, registered by ``module`` when it is imported."""
+    """Methods named ``<prefix>:<member>``, registered by ``module`` when it is imported; the
+    optional package the module ``requires`` and the pip ``extra`` that installs it."""
 
     module: str
+    requires: str | None = None
+    extra: str | None = None
 
 
 #: Prefix (without the colon) → the family resolving names that start with ``<prefix>:``.
-FAMILIES: dict[str, Family] = {}
+FAMILIES: dict[str, Family] = {
+    "avalanche": Family("methods.avalanche_adapter", requires="avalanche", extra="avalanche"),  # avalanche:<Strategy>
+}

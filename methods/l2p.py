@@ -38,7 +38,7 @@ from scenarios import Step
 
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
-from .domains import AtLeast, NonNegative, OneOf, Positive
+from .domains import AtLeast, NonNegative, OneOf
 from .feature_cache import FeatureCache
 from .pretrained import PretrainedMethod, ViTModel, check_peft
 from .registry import register_method

@@ -6,7 +6,10 @@ language model); the scenario's protocol decides which one a run uses.
 
 Built-in methods are imported on first use (:mod:`methods.catalog` says where each lives):
 :func:`get_method` imports the method's module, :func:`method_names` and
-:func:`method_entry` answer from the catalog for methods not imported yet.
+:func:`method_entry` answer from the catalog for methods not imported yet. A family of
+prefixed names (``avalanche:<Strategy>``) is registered by its module when one of its names is
+first asked for (or by :func:`load_lazy_methods`, for ``--list``); a family that needs an
+optional package says how to install it when the package is missing.
 """
 
 from __future__ import annotations
@@ -17,12 +20,45 @@ import sys
 from pathlib import Path
 from typing import Callable, TypeVar
 
-from .base import Method
+from .base import Method, MethodError
 from .catalog import BUILT_IN, CAPABILITIES, FAMILIES, Entry
 
 MODALITIES = ("image", "text")
 _REGISTRY: dict[str, dict[str, type[Method]]] = {modality: {} for modality in MODALITIES}
 M = TypeVar("M", bound=type[Method])
+
+
+_UNRUNNABLE: dict[str, str] = {}  # name -> why CLUB cannot run it
+
+
+def register_unrunnable(name: str, reason: str) -> None:
+    """Name a method that exists elsewhere but cannot run on CLUB's protocols: :func:`get_method`
+    refuses it with ``reason``."""
+    _UNRUNNABLE[name] = reason
+
+
+def _import_family(prefix: str, asked: str) -> None:
+    """Import the module of family ``prefix``; a :class:`MethodError` ``"<asked> <package>, which is
+    not installed: pip install ..."`` when the optional package it requires is missing."""
+    family = FAMILIES[prefix]
+    try:
+        importlib.import_module(family.module)
+    except ModuleNotFoundError as e:
+        if family.requires is None or (e.name or "").split(".")[0] != family.requires:
+            raise
+        raise MethodError(f"{asked} {family.requires}, which is not installed: pip install -e '.[{family.extra}]'") from None
+
+
+def load_lazy_methods() -> list[str]:
+    """Import every family's module (so that its members are registered, e.g. for ``--list``);
+    the install hint of each family whose package is missing."""
+    missing = []
+    for prefix in FAMILIES:
+        try:
+            _import_family(prefix, f"{prefix}:* methods need")
+        except MethodError as e:
+            missing.append(str(e))
+    return missing
 
 
 def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
@@ -50,31 +86,27 @@ def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
 
 def get_method(name: str, modality: str = "image") -> type[Method]:
     """The class registered under ``name`` for ``modality``, importing its module if it is a
-    built-in (or family member) not imported yet; a ``KeyError`` names the valid choices."""
+    built-in (or family member) not imported yet; a ``KeyError`` names the valid choices (or says
+    why a known method cannot run), a :class:`MethodError` says how to install what a family needs."""
     registry = _REGISTRY.get(modality, {})
     if name not in registry:
-        module = _providing_module(name, modality)
-        if module is not None:
-            importlib.import_module(module)
+        built_in = BUILT_IN.get(modality, {}).get(name)
+        prefix, colon, _ = name.partition(":")
+        if built_in is not None:
+            importlib.import_module(built_in.module)
+        elif colon and modality == "image" and prefix in FAMILIES:
+            _import_family(prefix, f"method {name!r} needs")
+    if modality == "image" and name in _UNRUNNABLE:
+        raise KeyError(f"method {name!r} cannot run on CLUB's protocols: {_UNRUNNABLE[name]}")
     if name not in registry:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
     return registry[name]
 
 
-def _providing_module(name: str, modality: str) -> str | None:
-    """The module that registers ``name``: its built-in module, or its family's."""
-    built_in = BUILT_IN.get(modality, {}).get(name)
-    if built_in is not None:
-        return built_in.module
-    prefix, colon, _ = name.partition(":")
-    family = FAMILIES.get(prefix) if colon else None
-    return family.module if family is not None else None
-
-
 def method_names(modality: str = "image") -> list[str]:
-    """Every method name known for ``modality`` (built in, registered, or listed by a family),
-    sorted; nothing is imported but light family modules."""
-    return sorted(set(_REGISTRY.get(modality, {})) | set(BUILT_IN.get(modality, {})) | set(_family_entries(modality)))
+    """Every method name known for ``modality``, sorted: the built-ins (imported or not) and every
+    registered name (a family's members once its module is imported)."""
+    return sorted(set(_REGISTRY.get(modality, {})) | set(BUILT_IN.get(modality, {})))
 
 
 def method_entry(name: str, modality: str = "image") -> Entry:
@@ -85,22 +117,10 @@ def method_entry(name: str, modality: str = "image") -> Entry:
         doc = (cls.__doc__ or "").strip().splitlines()
         flags = tuple(f for f in CAPABILITIES if getattr(cls, f, False))
         return Entry(cls.__module__, doc[0].strip() if doc else "", flags)
-    entry = BUILT_IN.get(modality, {}).get(name) or _family_entries(modality).get(name)
+    entry = BUILT_IN.get(modality, {}).get(name)
     if entry is None:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
     return entry
-
-
-def _family_entries(modality: str) -> dict[str, Entry]:
-    """The members each family module lists with ``family_entries()`` (image methods only)."""
-    if modality != "image":
-        return {}
-    entries: dict[str, Entry] = {}
-    for family in FAMILIES.values():
-        lister = getattr(importlib.import_module(family.module), "family_entries", None)
-        if lister is not None:
-            entries.update(dict(lister()))
-    return entries
 
 
 def load_plugin(spec: str) -> None:

@@ -2,7 +2,9 @@
 
 All of them *learn* the same way: supervised training, jointly on the current step and
 every earlier sample that was learned and not forgotten (the data the method holds anyway
-to serve later forget requests). They differ in :meth:`UnlearningMethod.unlearn`. After a
+to serve later forget requests), with the retrain oracle's recipe (on a real preset the
+preset's learning recipe, ``methods/configs/finetune.json``). They differ in
+:meth:`UnlearningMethod.unlearn`. After a
 forget request the forgotten samples leave the method's memory, so later learning never
 rehearses them; whatever comes back ("relapse") comes back through the features.
 
@@ -104,8 +106,10 @@ class GradientUnlearning(UnlearningMethod):
     """``unlearn_steps`` optimiser steps on :meth:`unlearning_loss` of a forget batch (and a
     retain batch for methods that need the retain set).
 
-    The default optimiser is plain SGD (no momentum): NPO's safeguard is that its gradient
-    vanishes once a sample is forgotten, and momentum or Adam's rescaling undo it.
+    The default optimiser is plain SGD (no momentum, no weight decay): NPO's safeguard is that
+    its gradient vanishes once a sample is forgotten, and momentum or Adam's rescaling undo it.
+    The unlearning optimiser has its own weight decay (``unlearn_weight_decay``), so the
+    learning recipe (``weight_decay``) does not change how a method unlearns.
 
     The model unlearns in eval mode: BatchNorm normalises with its running statistics (and does
     not update them), dropout is off. A frozen reference (NPO's) is in eval mode too, so before
@@ -125,16 +129,19 @@ class GradientUnlearning(UnlearningMethod):
         unlearn_batch_size: Annotated[int, AtLeast(1)] = 32,
         unlearn_optimizer: Annotated[str, OneOf(*OPTIMIZERS)] = "sgd",
         unlearn_momentum: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.0,
+        unlearn_weight_decay: Annotated[float, NonNegative] = 0.0,
         **kwargs,
     ) -> None:
         super().__init__(info, device, **kwargs)
         self.unlearn_steps, self.unlearn_lr = unlearn_steps, unlearn_lr
         self.unlearn_batch_size, self.unlearn_optimizer = unlearn_batch_size, unlearn_optimizer
-        self.unlearn_momentum = unlearn_momentum
+        self.unlearn_momentum, self.unlearn_weight_decay = unlearn_momentum, unlearn_weight_decay
 
     def unlearn(self, step: Step) -> None:
         self.begin_unlearning(step)
-        optimizer = make_optimizer(self.model.parameters(), self.unlearn_optimizer, self.unlearn_lr, self.unlearn_momentum, self.weight_decay)
+        optimizer = make_optimizer(
+            self.model.parameters(), self.unlearn_optimizer, self.unlearn_lr, self.unlearn_momentum, self.unlearn_weight_decay
+        )
         forget_batches = _endless(step.x, step.y, self.unlearn_batch_size, self.device)
         retain_batches = _endless(step.retain_x, step.retain_y, self.unlearn_batch_size, self.device) if self.needs_retain else None
         self.model.eval()

@@ -6,9 +6,11 @@ from .accuracy import (
     bwt,
     final_accuracy,
     forgetting,
+    forgetting_first_final,
     learning_accuracy,
     seen_class_accuracies,
 )
+from .avalanche_records import from_avalanche
 from .errors import MetricInputError
 from .language import model_utility, qa_unlearning_summary, rouge_l_recall, truth_ratio, truth_ratio_score
 from .records import SUMMARIES, accuracy_matrix, per_class_counts, step_test_sizes, summarize, summarize_run
@@ -31,6 +33,8 @@ __all__ = [
     "effective_rank",
     "final_accuracy",
     "forgetting",
+    "forgetting_first_final",
+    "from_avalanche",
     "harmonic_mean",
     "inactive_fraction",
     "learning_accuracy",

@@ -16,6 +16,7 @@ from .accuracy import (
     bwt,
     final_accuracy,
     forgetting,
+    forgetting_first_final,
     learning_accuracy,
     seen_class_accuracies,
 )
@@ -62,6 +63,7 @@ def summarize(records: Sequence[PerClass], step_classes: Sequence[Sequence[int]]
             "average_incremental_accuracy": average_incremental_accuracy(square, sizes),
             "average_accuracy": average_accuracy(square),
             "forgetting": forgetting(square),
+            "forgetting_first_final": forgetting_first_final(square),
             "bwt": bwt(square),
             "learning_accuracy": learning_accuracy(square),
             "seen_class_accuracy": seen_class_accuracies(square, sizes),

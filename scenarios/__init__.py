@@ -20,6 +20,7 @@ from .forgetting import ForgetStream, forgetting_stream, learn_forget_stream, pa
 from .online import ONLINE, Batch, OnlineStream, PermutedStream, TaskInfo  # registers the online protocols and presets
 
 from . import qa  # noqa: E402,F401  registers the question-answering protocol and presets  isort: skip
+from .avalanche_benchmark import to_avalanche  # noqa: E402  isort: skip
 
 __all__ = [
     "ONLINE",
@@ -51,4 +52,5 @@ __all__ = [
     "load_source",
     "source_names",
     "split_sizes",
+    "to_avalanche",
 ]

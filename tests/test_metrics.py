@@ -12,6 +12,8 @@ from metrics import (
     bwt,
     final_accuracy,
     forgetting,
+    forgetting_first_final,
+    from_avalanche,
     learning_accuracy,
     summarize,
 )
@@ -41,6 +43,28 @@ def test_forgetting_uses_max_over_earlier_rows_not_first():
     assert forgetting(R2) == pytest.approx(0.25)
     # bwt compares with the diagonal: (0.4 - 0.5 + 0.8 - 0.8) / 2 = -0.05
     assert bwt(R2) == pytest.approx(-0.05)
+    # Avalanche's forgetting is first minus final: (0.5 - 0.4 + 0.8 - 0.8) / 2 = 0.05
+    assert forgetting_first_final(R2) == pytest.approx(0.05)
+    assert forgetting_first_final(R) == pytest.approx(0.25) and math.isnan(forgetting_first_final([[0.7]]))
+
+
+class _AlternativeValues:
+    """Avalanche's AlternativeValues: the matrix as an image and as a tensor."""
+
+    def __init__(self, *alternatives):
+        self.alternatives = alternatives
+
+
+def test_records_from_avalanche_confusion_matrices():
+    key = "ConfusionMatrix_Stream/eval_phase/test_stream"
+    after_0 = np.array([[4, 1], [0, 5]])  # rows: true class
+    after_1 = np.array([[1, 0, 4, 0], [0, 2, 3, 0], [0, 0, 10, 0], [0, 0, 1, 9]])
+    image = np.zeros((8, 8, 3), dtype=np.uint8)
+    records = from_avalanche([{key: after_0, "Top1_Acc_Stream/eval_phase/test_stream/Task000": 0.9}, {key: _AlternativeValues(image, after_1)}])
+    assert records == [{0: (4, 5), 1: (5, 5)}, {0: (1, 5), 1: (2, 5), 2: (10, 10), 3: (9, 10)}]
+    assert accuracy_matrix(records, [[0, 1], [2, 3]]) == [[0.9, None], [0.3, 0.95]]
+    with pytest.raises(ValueError, match="confusion_matrix_metrics"):
+        from_avalanche([{"Top1_Acc_Stream/eval_phase/test_stream/Task000": 0.9}])
 
 
 def test_sample_weighted_accuracy():
@@ -73,3 +97,4 @@ def test_records_to_matrix_and_summary():
     # final: (1 + 2 + 10 + 9) / 30 correct over all seen test samples
     assert out["metrics"]["final_accuracy"] == pytest.approx(22 / 30)
     assert out["metrics"]["forgetting"] == pytest.approx(0.6)
+    assert out["metrics"]["forgetting_first_final"] == pytest.approx(0.6)

@@ -112,7 +112,7 @@ def stream_of(preset: str, **overrides):
 def test_label_permuted_stream_remaps_labels_per_task_lazily():
     stream = stream_of("digits-label-permuted", task_length=50, num_tasks=120)
     assert len(stream.steps) == 120 and stream.protocol == "online"
-    first, second = stream.steps[0], stream.steps[1]
+    first = stream.steps[0]
     assert len(first.y) == 50 and first.num_seen_classes == 10
     perm = stream.permutation.permutation(1)
     assert sorted(perm.tolist()) == list(range(10)) and not torch.equal(perm, stream.permutation.permutation(0))

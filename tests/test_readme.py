@@ -6,6 +6,9 @@ flags, in backticks) put in place of the command's ``--method`` placeholder, and
 with a known header is a number the run must reproduce to the printed precision. The README
 is the only copy of the expected numbers.
 
+A caption whose command says ``--seed S`` and whose text names ``seeds A–B`` gives each cell as
+"mean ± standard deviation" over those seeds (sample standard deviation).
+
 The default suite re-runs two cheap rows; ``-m slow`` re-runs them all. After a change that
 moves the numbers, ``python tests/test_readme.py --update`` re-runs every figure and writes the
 measured values into README.md (timing columns included), keeping each cell's precision.
@@ -20,6 +23,7 @@ import math
 import os
 import re
 import shlex
+import statistics
 import sys
 import tempfile
 from dataclasses import dataclass
@@ -31,6 +35,7 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 README = ROOT / "README.md"
 COMMAND = re.compile(r"`((?:[A-Z_]+=\S+ )*python -m benchmarks\.run [^`]*)`")
+SEEDS = re.compile(r"seeds (\d+)[–-](\d+)")
 THREADS = 1  # the figures are measured with one torch thread (OMP_NUM_THREADS=1)
 
 
@@ -47,6 +52,7 @@ COLUMNS: dict[str, Callable[[dict], Any]] = {
     "final accuracy": _metric("final_accuracy"),
     "final acc.": _metric("final_accuracy"),
     "forgetting": _metric("forgetting"),
+    "forgetting_first_final": _metric("forgetting_first_final"),
     "average": _metric("average_session_accuracy"),
     "drop": _metric("performance_drop"),
     "base": _metric("final_base_accuracy"),
@@ -80,6 +86,7 @@ class Figure:
     label: str
     argv: list[str]  # arguments of benchmarks.run.main
     cells: dict[str, str]  # column header → cell text, for the columns in COLUMNS or TIMING
+    seeds: tuple[int, ...] = ()  # run once per seed, cells "mean ± std" (else one run)
 
     @property
     def name(self) -> str:
@@ -109,6 +116,12 @@ def figures(text: str) -> list[Figure]:
         if match is None:
             continue
         words = [w for w in shlex.split(match.group(1)) if not re.match(r"[A-Z_]+=", w)][3:]  # drop env and "python -m benchmarks.run"
+        seeds: tuple[int, ...] = ()
+        if "--seed" in words and words[words.index("--seed") + 1] == "S":
+            span = SEEDS.search(" ".join(lines[start:i]))
+            assert span is not None, f"README line {i}: --seed S without 'seeds A–B' in the caption"
+            seeds = tuple(range(int(span.group(1)), int(span.group(2)) + 1))
+            del words[words.index("--seed") : words.index("--seed") + 2]
         if "--scenario" in words and not words[words.index("--scenario") + 1].startswith("digits"):
             continue
         headers = _cells(lines[i])
@@ -119,12 +132,12 @@ def figures(text: str) -> list[Figure]:
             at = words.index("--method")
             argv = [*words[:at], "--method", *_row_method(cells[0]), *words[at + 2 :]]
             known = {h: c for h, c in zip(headers[1:], cells[1:]) if h in COLUMNS or h in TIMING}
-            found.append(Figure(j, cells[0], argv, known))
+            found.append(Figure(j, cells[0], argv, known, seeds))
     return found
 
 
 def _numbers(cell: str) -> list[str]:
-    return [part.strip() for part in cell.split("→")]
+    return [part.strip() for part in re.split("[→±]", cell)]
 
 
 def _close(measured: float, printed: str) -> bool:
@@ -139,9 +152,29 @@ def _format(measured: float | None, like: str) -> str:
     return f"{measured:.{decimals}f}"
 
 
-def run_figure(figure: Figure, out: Path, data: Path) -> dict | str:
-    """Run the figure's command in this process (one torch thread): its result, or the error
-    line of a run that failed."""
+def run_figure(figure: Figure, out: Path, data: Path) -> list[dict] | str:
+    """Run the figure's command in this process (one torch thread), once per seed of a seeded
+    figure: the results, or the error line of a run that failed."""
+    results = []
+    for seed in figure.seeds or (None,):
+        result = _run(figure.argv if seed is None else [*figure.argv, "--seed", str(seed)], out, data)
+        if isinstance(result, str):
+            return result
+        results.append(result)
+    return results
+
+
+def measured(figure: Figure, header: str, results: list[dict]) -> tuple[float | None, ...]:
+    """The numbers a cell shows: the column's value(s) for one run, or (mean, std) over seeds."""
+    column = COLUMNS.get(header) or TIMING[header]
+    if not figure.seeds:
+        value = column(results[0])
+        return value if isinstance(value, tuple) else (value,)
+    values = [column(r) for r in results]
+    return (statistics.mean(values), statistics.stdev(values))
+
+
+def _run(argv: list[str], out: Path, data: Path) -> dict | str:
     import torch
 
     from benchmarks.run import main
@@ -151,7 +184,7 @@ def run_figure(figure: Figure, out: Path, data: Path) -> dict | str:
     stdout, stderr = io.StringIO(), io.StringIO()
     try:
         with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-            code = main([*figure.argv, "--out", str(out), "--data-dir", str(data)])
+            code = main([*argv, "--out", str(out), "--data-dir", str(data)])
     finally:
         torch.set_num_threads(threads)
     if code != 0:
@@ -159,20 +192,21 @@ def run_figure(figure: Figure, out: Path, data: Path) -> dict | str:
     return json.loads(Path(stdout.getvalue().strip().splitlines()[-1].removeprefix("result: ")).read_text())
 
 
-def mismatches(figure: Figure, result: dict | str) -> list[str]:
-    """The columns of ``figure`` whose printed numbers ``result`` does not reproduce."""
-    if isinstance(result, str):
-        return [f"{figure.label}: {figure.name} failed, {result}"]
+def _show(figure: Figure, numbers: tuple[float | None, ...], like: list[str]) -> str:
+    return (" ± " if figure.seeds else " → ").join(_format(m, p) for m, p in zip(numbers, like))
+
+
+def mismatches(figure: Figure, results: list[dict] | str) -> list[str]:
+    """The columns of ``figure`` whose printed numbers ``results`` do not reproduce."""
+    if isinstance(results, str):
+        return [f"{figure.label}: {figure.name} failed, {results}"]
     wrong = []
     for header, cell in figure.cells.items():
         if header in TIMING:
             continue
-        measured = COLUMNS[header](result)
-        measured = measured if isinstance(measured, tuple) else (measured,)
-        printed = _numbers(cell)
-        if len(printed) != len(measured) or not all(_close(m, p) for m, p in zip(measured, printed)):
-            shown = " → ".join(_format(m, p) for m, p in zip(measured, printed))
-            wrong.append(f"{figure.label} / {header}: README {cell}, measured {shown}")
+        numbers, printed = measured(figure, header, results), _numbers(cell)
+        if len(printed) != len(numbers) or not all(_close(m, p) for m, p in zip(numbers, printed)):
+            wrong.append(f"{figure.label} / {header}: README {cell}, measured {_show(figure, numbers, printed)}")
     return wrong
 
 
@@ -207,17 +241,15 @@ def update_readme() -> None:
     lines = README.read_text().splitlines(keepends=True)
     with tempfile.TemporaryDirectory() as folder:
         for figure in figures("".join(lines)):
-            result = run_figure(figure, Path(folder) / "runs", Path(folder) / "data")
-            if isinstance(result, str):
-                print(f"{figure.label}: left as it is; {figure.name} failed, {result}", flush=True)
+            results = run_figure(figure, Path(folder) / "runs", Path(folder) / "data")
+            if isinstance(results, str):
+                print(f"{figure.label}: left as it is; {figure.name} failed, {results}", flush=True)
                 continue
             cells = _cells(lines[figure.line])
             headers = _cells(next(lines[k] for k in range(figure.line, -1, -1) if lines[k + 1].startswith("| ---")))
             for c, header in enumerate(headers):
                 if header in figure.cells:
-                    measured = (COLUMNS.get(header) or TIMING[header])(result)
-                    measured = measured if isinstance(measured, tuple) else (measured,)
-                    cells[c] = " → ".join(_format(m, p) for m, p in zip(measured, _numbers(cells[c])))
+                    cells[c] = _show(figure, measured(figure, header, results), _numbers(cells[c]))
             lines[figure.line] = "| " + " | ".join(cells) + " |\n"
             print(lines[figure.line], end="", flush=True)
     README.write_text("".join(lines))

@@ -7,21 +7,26 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from benchmarks.recipes import RecipeRefused, main as recipes_main, resolve_recipe, runs_preset
+from benchmarks.oracle import ORACLE_METHOD
+from benchmarks.recipes import INERT, RecipeRefused, main as recipes_main, resolve_recipe, runs_preset
 from benchmarks.run import main as run_main
 from fixtures_cifar import CIFAR10_FOLDER, CIFAR10_LABEL_NAMES, ROW_BYTES, write_pickle
 from leaderboard.schema import RECIPE_FLAGS
 from methods import get_method, method_names
-from methods.configs import ConfigError, config_methods, method_config, parse_config
+from methods.configs import ConfigError, config_methods, method_config, parse_config, preset_hyperparameters, with_learning_recipe
 from methods.registry import MODALITIES
-from scenarios import PRESETS, PROTOCOL_MODALITY, is_real_source
+from methods.unlearning import UnlearningMethod
+from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, is_real_source
 
-# Methods whose config files belong to other work of issue 10 (unlearning recipes; LoRA / InfLoRA).
-# Until their files decide a real preset, runs on it print the warning and record "unverified";
-# every other built-in method must decide each real preset it runs in its config file.
-RECIPES_PENDING = {"ssd", "salun", "scrub", "ga", "graddiff", "npo", "npo-rt", "retrain", "finetune-retain", "lora"}
 CIFAR10 = PRESETS["cifar10-b0inc2"]
 DIGITS = PRESETS["digits-cil"]
+FORGETTING = [p for p in PRESETS.values() if p.real and PROTOCOL_CAPABILITIES.get(p.protocol) == "forgets" and PROTOCOL_MODALITY[p.protocol] == "image"]
+CLASS_INCREMENTAL = [p for p in PRESETS.values() if p.real and p.protocol == "class_incremental"]
+DEVICE_OPTIONS = {"compile", "cuda_graphs", "optimizer_impl", "tf32", "backbone_dtype"}  # methods/acceleration.py
+TOFU = [p for p in PRESETS.values() if p.real and PROTOCOL_MODALITY[p.protocol] == "text"]
+UNLEARNING = [
+    n for n in method_names("image") if issubclass(get_method(n), UnlearningMethod) and get_method(n).__module__ == "methods.unlearning"
+]
 
 
 def built_in_real_pairs():
@@ -47,7 +52,8 @@ def test_no_method_runs_a_real_preset_silently():
     for name, cls, preset in built_in_real_pairs():
         config = method_config(name)
         named = config is not None and preset.name in {*config.presets, *config.refused, *config.unverified}
-        if not named and name not in RECIPES_PENDING:
+        family = ":" in name  # avalanche:<Strategy>: no per-strategy config, every real pair warns (below)
+        if not named and not family:
             undecided.append(f"{name} on {preset.name}")
         try:
             recipe = resolve_recipe(name, cls, preset, {})
@@ -66,7 +72,7 @@ def test_every_entry_of_a_decided_method_is_complete():
     """A config entry gives every hyperparameter that changes what the method learns a value."""
     for name, cls, preset in built_in_real_pairs():
         config = method_config(name)
-        if name in RECIPES_PENDING or config is None or preset.name not in config.presets:
+        if config is None or preset.name not in config.presets:
             continue
         recipe = resolve_recipe(name, cls, preset, {})
         assert recipe.flag in ("reference", "club"), (name, preset.name, recipe.gap)
@@ -76,9 +82,12 @@ def test_every_entry_of_a_decided_method_is_complete():
 def test_config_files_name_presets_the_method_runs_and_hyperparameters_it_has(method):
     config = method_config(method)
     classes = [get_method(method, m) for m in MODALITIES if method in method_names(m)]
+    # A method's file may also hold the learning recipe of presets it does not run itself
+    # (finetune: the forgetting presets), when another file inherits it there.
+    inherited = {p for m in config_methods() if method_config(m).learning_recipe == method for p in method_config(m).presets}
     for preset in [*config.presets, *config.refused, *config.unverified]:
         assert preset in PRESETS and PRESETS[preset].real, (method, preset)
-        assert any(runs_preset(cls, PRESETS[preset]) for cls in classes), (method, preset)
+        assert any(runs_preset(cls, PRESETS[preset]) for cls in classes) or preset in inherited, (method, preset)
     for preset, entry in config.presets.items():
         defaults = get_method(method, PROTOCOL_MODALITY[PRESETS[preset].protocol]).hyperparameters()
         for key, value in entry.items():
@@ -144,12 +153,103 @@ def test_refused_preset(monkeypatch):
         {"presets": {"x": {"lr": {"value": 1, "club": "b"}}}, "refused": {"x": "no"}},
         {"presets": {}, "unverified": {"x": "two\nlines"}},
         {"presets": {}, "defaults": {}},
+        {"presets": {}, "learning_recipe": ""},
+        {"presets": {}, "learning_recipe": "m"},
     ],
 )
 def test_malformed_config_is_one_line_error(doc):
     with pytest.raises(ConfigError) as error:
         parse_config({"method": "m", "version": 1, **doc}, "m")
     assert "\n" not in str(error.value) and "methods/configs/m.json" in str(error.value)
+
+
+def test_a_learning_recipe_is_read_from_one_file():
+    """``learning_recipe`` adds the named file's values to the presets it names, recording where
+    they come from; repeating one of them, or a chain of learning recipes, is a one-line error."""
+    learning = parse_config({"method": "finetune", "version": 1, "presets": {"p": {"lr": {"value": 0.1, "source": "a paper"}}}}, "finetune")
+    beta = {"beta": {"value": 1.0, "club": "why"}}
+    doc = {"method": "m", "version": 1, "learning_recipe": "finetune", "presets": {"p": beta, "q": beta, "r": {}}}
+    config = parse_config(doc, "m")
+    assert config.learning_recipe == "finetune" and config.presets["r"] == {}
+    with pytest.raises(ConfigError, match="preset 'r' must map hyperparameters to values \\(its learning recipe names none\\)"):
+        with_learning_recipe(config, learning)
+    merged = with_learning_recipe(parse_config({**doc, "presets": {"p": beta, "q": beta}}, "m"), learning)
+    assert list(merged.presets["p"]) == ["lr", "beta"] and merged.presets["q"] == config.presets["q"]
+    assert merged.presets["p"]["lr"].value == 0.1
+    assert merged.presets["p"]["lr"].origin == {"source": "the preset's learning recipe, methods/configs/finetune.json: a paper"}
+    assert with_learning_recipe(parse_config({**doc, "presets": {"p": {}}}, "m"), learning).presets["p"]["lr"].value == 0.1
+
+    repeats = parse_config({**doc, "presets": {"p": {"lr": {"value": 0.1, "source": "a paper"}}}}, "m")
+    chained = parse_config({"method": "finetune", "version": 1, "presets": {}, "learning_recipe": "x"}, "finetune")
+    errors = [
+        (repeats, learning, "lr come from the learning recipe"),
+        (config, None, "learning_recipe 'finetune' has no config file"),
+        (config, chained, "has a learning recipe itself"),
+    ]
+    for inheriting, recipe, message in errors:
+        with pytest.raises(ConfigError, match=message) as error:
+            with_learning_recipe(inheriting, recipe)
+        assert "\n" not in str(error.value) and str(error.value).startswith("methods/configs/m.json")
+
+
+def test_unlearning_methods_learn_with_the_retrain_oracles_recipe():
+    """On every real forgetting preset, the values an unlearning method learns with are the
+    oracle's (finetune's entry for the preset), each recorded with its source: the gap to the
+    oracle compares unlearning, not two training recipes."""
+    assert {"ssd", "salun", "scrub", "ga", "graddiff", "npo", "npo-rt", "retrain", "finetune-retain"} <= set(UNLEARNING)
+    assert [p.name for p in FORGETTING] == [
+        "cifar10-forget-class", "cifar10-forget-random", "cifar100-forget-class", "cifar20-forget-subclass", "cifar100-b0inc10-forget"
+    ]
+    learning = set(get_method(ORACLE_METHOD).hyperparameters()) - set(INERT)
+    assert learning == {"backbone", "epochs", "batch_size", "lr", "optimizer", "momentum", "weight_decay"}
+    for preset in FORGETTING:
+        oracle = preset_hyperparameters(ORACLE_METHOD, preset.name)
+        assert set(oracle) == learning, preset.name
+        for name in UNLEARNING:
+            recipe = resolve_recipe(name, get_method(name), preset, {})
+            assert {key: recipe.values[key] for key in learning} == oracle, (name, preset.name)
+            for key in learning:
+                assert next(iter(recipe.origins[key].values())).startswith("the preset's learning recipe, methods/configs/finetune.json: ")
+            assert recipe.flag == "club" and "constant learning rate" in recipe.origins["epochs"]["club"]  # no schedule
+
+
+def test_unlearning_methods_refuse_the_class_incremental_presets():
+    assert len(CLASS_INCREMENTAL) == 9
+    for preset in CLASS_INCREMENTAL:
+        for name in UNLEARNING:
+            reason = f"{name} is an unlearning method, and this class-incremental stream has no forget request"
+            with pytest.raises(RecipeRefused, match=f"'{name}' does not run scenario '{preset.name}': {reason}"):
+                resolve_recipe(name, get_method(name), preset, {})
+
+
+def test_text_methods_on_tofu_flag_only_the_generation_length():
+    """TOFU generates up to 200 tokens of prompt and answer (eval.generation.max_length), CLUB up to
+    200 answer tokens: the one value flagged; the evaluation batch size changes no answer."""
+    assert [p.name for p in TOFU] == ["tofu-forget01", "tofu-forget05", "tofu-forget10"]
+    for name in ("ga", "graddiff", "npo", "npo-rt"):
+        for preset in TOFU:
+            recipe = resolve_recipe(name, get_method(name, "text"), preset, {})
+            assert recipe.flag == "club" and "inert" in recipe.origins["eval_batch_size"]
+            assert [key for key, origin in recipe.origins.items() if "club" in origin] == ["max_new_tokens"]
+            assert recipe.values["max_new_tokens"] == 200 and "max_length 200" in recipe.origins["max_new_tokens"]["club"]
+
+
+def test_lora_recipes_are_flagged_and_refuse_partial_forgetting():
+    lora = get_method("lora")
+    decided = 0
+    for preset in PRESETS.values():
+        if not preset.real or not runs_preset(lora, preset):
+            continue
+        decided += 1
+        if preset in FORGETTING:
+            with pytest.raises(RecipeRefused, match="S-LoRA forgets by deleting a whole task's LoRA module"):
+                resolve_recipe("lora", lora, preset, {})
+            continue
+        recipe = resolve_recipe("lora", lora, preset, {})
+        assert recipe.flag == "club" and recipe.values["peft"] == "lora", preset.name
+        assert {k for k, origin in recipe.origins.items() if "inert" in origin} == {"probe_layer", "momentum", "length", "prefix_layers", *DEVICE_OPTIONS}
+        assert {k for k, origin in recipe.origins.items() if "source" in origin} == {"centroids_per_task"}
+    assert decided == 17  # 9 class-incremental, 3 few-shot, 5 forgetting presets
 
 
 def test_recipes_command_lists_each_value_with_its_source(capsys):

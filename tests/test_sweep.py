@@ -210,8 +210,9 @@ def test_a_failing_run_is_retried_then_reported_failed_while_the_rest_completes(
     assert (out / runs["digits-cil/finetune/seed-0"]["run_dir"] / "result.json").is_file()
     log = (out / "digits-cil/deliberately-failing/seed-0/stdout.log").read_text()
     assert log.count("--- ") == 2 and "--resume" in log  # the retry continued from the last finished step
-    assert "retry   digits-cil/deliberately-failing/seed-0: attempt 1 failed: RuntimeError" in printed
-    assert "failed digits-cil/deliberately-failing/seed-0 after 2 attempt(s): RuntimeError: deliberate failure at step 1" in printed
+    retry = next(line for line in printed.splitlines() if "retry   digits-cil/deliberately-failing/seed-0: attempt 1 failed: " in line)
+    failure = next(line for line in printed.splitlines() if "failed digits-cil/deliberately-failing/seed-0 after 2 attempt(s): " in line)
+    assert "RuntimeError: deliberate failure at step 1" in retry and "RuntimeError: deliberate failure at step 1" in failure
     report = (write_report(out) / "report.md").read_text()
     assert "## Failed runs" in report and "deliberate failure at step 1" in report
 

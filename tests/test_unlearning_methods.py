@@ -1,6 +1,7 @@
-"""Unlearning methods on digits with the small MLP, forgetting one class (methods.md checks)."""
+"""Unlearning methods on digits with the small MLP, forgetting one class (the papers' checks: SSD, NPO, SalUn, SCRUB)."""
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -13,7 +14,7 @@ from benchmarks.run import main
 from benchmarks.runner import evaluate_sets
 from leaderboard import recompute_metrics
 from methods import Diverged, Method, StreamInfo, get_method, register_method
-from methods.configs import config_document
+from methods.configs import config_document, preset_hyperparameters
 from metrics import unlearning_summary
 from scenarios import PRESETS, PROTOCOL_MODALITY, Step, build_scenario
 
@@ -285,7 +286,7 @@ def _counted(evaluation):
 def test_task_module_deletion_drops_whole_tasks_only(tmp_path):
     from methods import MethodError
     from methods.unlearning import TaskModuleDeletion
-    from scenarios import learn_forget_stream, load_source
+    from scenarios import forgetting_stream, learn_forget_stream, load_source
 
     class PerTaskModules(Method):
         def learn(self, step):
@@ -304,6 +305,14 @@ def test_task_module_deletion_drops_whole_tasks_only(tmp_path):
     assert method.modules == {1}
     with pytest.raises(MethodError, match="whole task modules only"):
         method.forget(stream.steps[3])
+    # The forgetting protocol learns one task and forgets a class, a sub-class or samples of it:
+    # never a whole task (lora and ease refuse those presets).
+    for mode in ("class", "subclass", "random"):
+        one_task = forgetting_stream(digits, seed=0, mode=mode, forget="3")
+        method = Deleting(StreamInfo(one_task.input_shape, 10, 2, "mlp"), CPU)
+        method.learn(one_task.steps[0])
+        with pytest.raises(MethodError, match="whole task modules only"):
+            method.forget(one_task.steps[1])
 
 
 def test_salun_masks_gradients_only_while_unlearning(stream, info):
@@ -448,7 +457,57 @@ def test_unlearning_configs_pin_the_reference_values():
     assert all("large_scale_unlearning.ipynb" in e["source"] for e in config_document("scrub")["presets"]["cifar10-forget-class"].values())
     npo = {k: e["value"] for k, e in config_document("npo-rt")["presets"]["tofu-forget05"].items()}
     assert npo == {
-        "lr": 2e-5, "epochs": 10, "batch_size": 32, "weight_decay": 0.01, "warmup_epochs": 1.0, "beta": 0.1, "retain_weight": 1.0
+        "lr": 2e-5, "epochs": 10, "batch_size": 32, "weight_decay": 0.01, "warmup_epochs": 1.0, "beta": 0.1, "retain_weight": 1.0,
+        "max_new_tokens": 200,
     }
+    assert "TOFU/config/forget.yaml (eval.generation: max_length 200" in entry("npo-rt", "tofu-forget05", "max_new_tokens")["club"]
+    assert "config/forget.yaml (eval.generation: max_length 200" in entry("ga", "tofu-forget10", "max_new_tokens")["club"]
     assert entry("ga", "tofu-forget01", "epochs")["value"] == 5 and "locuslab/tofu" in entry("ga", "tofu-forget01", "epochs")["source"]
     assert all("club" in e for e in config_document("npo")["presets"]["cifar100-forget-class"].values())
+
+
+def test_learning_recipes_of_the_forgetting_presets():
+    """The original model and the oracle of each forgetting preset train as the reference that
+    defined the preset trained its original model (finetune's entries, one file for all)."""
+    def learning(preset):
+        return {k: e["value"] for k, e in config_document("finetune")["presets"][preset].items()}
+
+    salun = {"backbone": "resnet18", "epochs": 182, "batch_size": 256, "lr": 0.1, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4}
+    assert learning("cifar10-forget-class") == learning("cifar10-forget-random") == salun
+    ssd = {"backbone": "resnet18", "batch_size": 64, "lr": 0.1, "optimizer": "sgd", "momentum": 0.9, "weight_decay": 5e-4}
+    assert learning("cifar100-forget-class") == {**ssd, "epochs": 200} and learning("cifar20-forget-subclass") == {**ssd, "epochs": 40}
+    assert learning("cifar100-b0inc10-forget") == learning("cifar100-b0inc10")  # PyCIL's class-incremental CIFAR-100 values
+    entries = config_document("finetune")["presets"]
+    assert "OPTML-Group/Unlearn-Saliency Classification/arg_parser.py" in entries["cifar10-forget-random"]["batch_size"]["source"]
+    assert "src/conf.py Cifar20_EPOCHS = 40" in entries["cifar20-forget-subclass"]["epochs"]["club"]
+    assert "src/pretrain_model.py (-b default 64)" in entries["cifar100-forget-class"]["batch_size"]["source"]
+    assert all("club" in e for e in entries["cifar100-b0inc10-forget"].values())
+    for method in ("ssd", "salun", "scrub", "ga", "graddiff", "npo", "npo-rt", "retrain", "finetune-retain"):
+        doc = config_document(method)
+        assert doc["learning_recipe"] == "finetune"
+        assert not any(set(doc["presets"][p]) & set(entries[p]) for p in UNLEARNING_PRESETS), method  # never repeated
+    assert all(entries == {} for entries in config_document("retrain")["presets"].values())
+
+
+def test_the_oracle_trains_with_the_presets_learning_recipe(stream, info, tmp_path, monkeypatch):
+    """The oracle of a forgetting preset is built with finetune's entry for the preset; on the
+    embedded presets, which have none, with the keyword defaults (the cached oracles and the
+    README's figures stay valid)."""
+    built = []
+
+    class RecordingFinetune(get_method("finetune")):
+        def __init__(self, info, device, **hyperparameters):
+            built.append(hyperparameters)
+            super().__init__(info, device, **hyperparameters)
+
+        def learn(self, step):
+            pass  # the recipe is what is checked here; training it is the runner tests' job
+
+    monkeypatch.setattr("benchmarks.oracle.get_method", lambda name: RecordingFinetune)
+    paths = set()
+    for name in ["digits-forget-class", *UNLEARNING_PRESETS]:
+        retrain_oracle(dataclasses.replace(stream, name=name), 1, info, CPU, tmp_path)
+        expected = preset_hyperparameters("finetune", name)
+        assert built[-1] == expected and (name == "digits-forget-class") == (expected == {}), name
+        paths |= {p.name for p in tmp_path.glob("*.pt")}
+    assert len(paths) == 5  # the cache key holds the recipe: one file per recipe (the two CIFAR-10 presets share SalUn's)

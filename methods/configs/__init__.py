@@ -17,8 +17,12 @@ is CLUB's own (borrowed from another dataset or protocol, or adapted to what CLU
 ``refused`` names presets the method will not run (one line each, shown to the user);
 ``unverified`` names presets it runs on its keyword defaults, with the reason no recipe exists;
 ``inert`` names hyperparameters that do not change what the method learns on the presets of
-the file (e.g. a prompt length when every preset uses adapters). ``note`` is free text. Every
-key but ``method``, ``version`` and ``presets`` is optional.
+the file (e.g. a prompt length when every preset uses adapters). ``"learning_recipe":
+"finetune"`` says that ``finetune``'s entry for a preset gives this method's values on that
+preset too: an unlearning method first learns what it will later forget, and it learns it as
+the retrain oracle does (``benchmarks/oracle.py`` trains with that entry), so the values live in
+one file; an entry may not repeat them, and may be empty when they are all it needs.
+``note`` is free text. Every key but ``method``, ``version`` and ``presets`` is optional.
 
 How a run combines these with the user's ``--set`` values, and which flag its result gets, is
 decided in ``benchmarks/recipes.py``.
@@ -27,13 +31,13 @@ decided in ``benchmarks/recipes.py``.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 CONFIG_DIR = Path(__file__).parent
-_KEYS = {"method", "version", "note", "presets", "refused", "unverified", "inert"}
+_KEYS = {"method", "version", "note", "presets", "refused", "unverified", "inert", "learning_recipe"}
 
 
 class ConfigError(ValueError):
@@ -53,6 +57,11 @@ class RecipeValue:
         """``{"source": ...}`` or ``{"club": ...}``: what a result records for this value."""
         return {"source": self.source} if self.source else {"club": self.club}
 
+    def inherited(self, method: str) -> RecipeValue:
+        """This value as another method's config records it, taken from ``method``'s file."""
+        prefix = f"the preset's learning recipe, methods/configs/{method}.json: "
+        return replace(self, **({"source": prefix + self.source} if self.source else {"club": prefix + self.club}))
+
 
 @dataclass(frozen=True)
 class MethodConfig:
@@ -64,6 +73,7 @@ class MethodConfig:
     refused: dict[str, str]
     unverified: dict[str, str]
     inert: dict[str, str]
+    learning_recipe: str | None = None
 
 
 def _reasons(doc: dict, key: str, where: str) -> dict[str, str]:
@@ -94,23 +104,57 @@ def parse_config(doc: Any, method: str) -> MethodConfig:
         raise ConfigError(f"{where}: unknown keys {sorted(set(doc) - _KEYS)}; allowed: {sorted(_KEYS)}")
     if not isinstance(doc.get("presets"), dict):
         raise ConfigError(f"{where}: \"presets\" must map preset names to hyperparameter entries")
+    learning = doc.get("learning_recipe")
+    if learning is not None and (not isinstance(learning, str) or not learning.strip() or learning == method):
+        raise ConfigError(f"{where}: \"learning_recipe\" must name another method's config file")
     presets = {}
     for preset, entries in doc["presets"].items():
-        if not isinstance(entries, dict) or not entries:
+        if not isinstance(entries, dict) or not (entries or learning):
             raise ConfigError(f"{where}: preset {preset!r} must map hyperparameters to values")
         presets[preset] = {key: _value(entry, f"{where}, {preset}.{key}") for key, entry in entries.items()}
     refused, unverified = _reasons(doc, "refused", where), _reasons(doc, "unverified", where)
     clash = (set(presets) & set(refused)) | (set(presets) & set(unverified)) | (set(refused) & set(unverified))
     if clash:
         raise ConfigError(f"{where}: presets {sorted(clash)} are named twice (presets, refused, unverified)")
-    return MethodConfig(method, doc["version"], presets, refused, unverified, _reasons(doc, "inert", where))
+    return MethodConfig(method, doc["version"], presets, refused, unverified, _reasons(doc, "inert", where), learning)
+
+
+def with_learning_recipe(config: MethodConfig, learning: MethodConfig | None) -> MethodConfig:
+    """``config`` with its learning recipe's values (``learning``, the parsed file that
+    ``config.learning_recipe`` names) added to each of its presets that the recipe names.
+
+    Each value inherited this way records where it came from; a file that repeats one of them,
+    or a learning recipe that has a learning recipe of its own, is a :class:`ConfigError`."""
+    where = f"methods/configs/{config.method}.json"
+    if learning is None:
+        raise ConfigError(f"{where}: learning_recipe {config.learning_recipe!r} has no config file")
+    if learning.learning_recipe is not None:
+        raise ConfigError(f"{where}: learning_recipe {learning.method!r} has a learning recipe itself; name the file that holds the values")
+    presets = {}
+    for preset, entries in config.presets.items():
+        inherited = learning.presets.get(preset, {})
+        repeated = sorted(set(entries) & set(inherited))
+        if repeated:
+            source = f"methods/configs/{learning.method}.json"
+            raise ConfigError(f"{where}, {preset}: {', '.join(repeated)} come from the learning recipe ({source}); set them there only")
+        if not (entries or inherited):
+            raise ConfigError(f"{where}: preset {preset!r} must map hyperparameters to values (its learning recipe names none)")
+        presets[preset] = {**{key: value.inherited(learning.method) for key, value in inherited.items()}, **entries}
+    return replace(config, presets=presets)
 
 
 @lru_cache(maxsize=None)
 def method_config(method: str) -> MethodConfig | None:
-    """The parsed config file of ``method``, or ``None`` when it has none."""
+    """The parsed config file of ``method`` (its learning recipe's values included), or ``None``
+    when it has none."""
     doc = config_document(method)
-    return None if doc is None else parse_config(doc, method)
+    if doc is None:
+        return None
+    config = parse_config(doc, method)
+    if config.learning_recipe is None:
+        return config
+    learning = config_document(config.learning_recipe)
+    return with_learning_recipe(config, None if learning is None else parse_config(learning, config.learning_recipe))
 
 
 def config_document(method: str) -> dict[str, Any] | None:
