@@ -40,15 +40,18 @@ import os
 import socket
 from dataclasses import dataclass
 
-import timm
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from ..base import MethodError
 from .vit_input import PIPELINES, club_view, evaluation_view, training_view, unit_range
 from .vit_names import TIMM_TAGS, TINY, VIT_NAMES
+
+if TYPE_CHECKING:  # timm (and the torchvision it imports) is imported when a ViT is built
+    from timm.models.vision_transformer import VisionTransformer
 
 TINY_CONFIG = {"embed_dim": 64, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0}
 
@@ -185,6 +188,8 @@ def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = T
 
 
 def _build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool, pipeline: str) -> PEFTViT:
+    import timm
+
     if name == TINY:
         return _tiny_vit(input_shape, pipeline)
     if name not in TIMM_TAGS:
@@ -202,6 +207,8 @@ def _build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool, p
 
 def _check_downloadable(tag: str) -> None:
     """Fail fast when ``tag`` is not cached and the hub cannot be reached."""
+    import timm
+
     hub_id = timm.models.get_pretrained_cfg(tag).hf_hub_id
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -229,6 +236,8 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def _tiny_vit(input_shape: tuple[int, int, int], pipeline: str) -> PEFTViT:
+    from timm.models.vision_transformer import VisionTransformer
+
     c, h, _ = input_shape
     vit = VisionTransformer(img_size=h, patch_size=max(1, h // 2), in_chans=c, num_classes=0, **TINY_CONFIG)
     return PEFTViT(vit, f"{TINY}:random-init", pipeline)
