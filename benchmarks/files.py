@@ -58,9 +58,14 @@ def write_text(path: Path, text: str) -> None:
     _atomic(path, lambda f: f.write(text.encode()))
 
 
-def save_torch(path: Path, obj: Any) -> None:
-    """``torch.save`` to ``path`` atomically."""
-    _atomic(path, lambda f: torch.save(obj, f))
+def write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` atomically."""
+    _atomic(path, lambda f: f.write(data))
+
+
+def save_torch(path: Path, obj: Any, **options: Any) -> None:
+    """``torch.save`` to ``path`` atomically (``options`` go to ``torch.save``)."""
+    _atomic(path, lambda f: torch.save(obj, f, **options))
 
 
 def remove_stale_temporaries(folder: Path) -> list[Path]:

@@ -18,7 +18,6 @@ import torch
 from torch.optim.optimizer import register_optimizer_step_post_hook
 
 from methods import Diverged, Method, MethodError
-from methods.base import usable_logits
 from methods.training import progress
 from metrics.plasticity import dormant_fraction, effective_rank, inactive_fraction
 from scenarios.online import OnlineStream
@@ -42,11 +41,13 @@ class _StepCounter:
         self.handle.remove()
 
 
-def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int, usable: torch.Tensor) -> list[bool]:
-    """Whether the method's prediction of each sample of ``x`` is right, before it trains on it;
-    ``usable`` (a device flag) is cleared when the logits hold NaN or +inf."""
+def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int, usable: torch.Tensor) -> torch.Tensor | None:
+    """Whether the method's prediction of each sample of ``x`` is right (a bool tensor on the
+    device, not synchronised), before it trains on it; ``None`` when no class has arrived yet.
+    ``usable`` (a device flag) is cleared when the logits hold NaN or +inf, or a row holds no
+    finite logit: exactly when a row's maximum is not finite (NaN propagates through ``max``)."""
     if label_space == 0:
-        return [False] * len(y)
+        return None
     with torch.no_grad(), method.autocast():
         logits = method.predict(x)
     if logits.shape != (len(y), label_space):
@@ -54,8 +55,46 @@ def _hits(method: Method, x: torch.Tensor, y: torch.Tensor, label_space: int, us
             f"{type(method).__name__}.predict returned shape {tuple(logits.shape)}, expected "
             f"({len(y)}, {label_space}): one logit per class that has arrived so far"
         )
-    usable &= usable_logits(logits)
-    return (logits.argmax(1) == y).tolist()
+    best, predicted = logits.max(1)  # the first maximal index, as argmax
+    usable &= torch.isfinite(best).all()
+    return predicted == y
+
+
+class _Windows:
+    """``[correct, total]`` per window of ``size`` samples of a step, gathered on the device:
+    the hits of a window are summed once it is complete, and all counts are read at the end
+    (one synchronisation per step)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.totals: list[int] = []
+        self.correct: list[torch.Tensor | int] = []  # per closed window
+        self.open: list[torch.Tensor] = []  # hits of the window being filled
+
+    def add(self, start: int, count: int, hits: torch.Tensor | None) -> None:
+        """Samples ``start .. start+count-1`` of the step, with their ``hits`` (``None``: all missed)."""
+        done = 0
+        while done < count:
+            w = (start + done) // self.size
+            take = min(count - done, (w + 1) * self.size - (start + done))
+            if w == len(self.totals):
+                self._close()
+                self.totals.append(0)
+            self.totals[w] += take
+            if hits is not None:
+                self.open.append(hits if take == count else hits[done : done + take])
+            done += take
+
+    def _close(self) -> None:
+        if self.totals:
+            self.correct.append(torch.cat(self.open).sum() if self.open else 0)
+        self.open = []
+
+    def counts(self) -> list[list[int]]:
+        self._close()
+        device_counts = [c for c in self.correct if isinstance(c, torch.Tensor)]
+        read = iter(torch.stack(device_counts).tolist() if device_counts else [])
+        return [[int(next(read)) if isinstance(c, torch.Tensor) else 0, total] for c, total in zip(self.correct, self.totals)]
 
 
 def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: int) -> dict[str, Any]:
@@ -64,19 +103,14 @@ def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: 
     ``label_space`` is the number of classes that arrived before the step. Returns the
     step's online record: ``windows`` (``[correct, total]`` per ``stream.window`` samples of
     the step, the last one possibly partial), ``window``, ``gradient_steps`` and
-    ``label_space`` (after the step).
+    ``label_space`` (after the step). Hits stay on the device until the step ends.
     """
-    windows: list[list[int]] = []
+    windows = _Windows(stream.window)
     num_batches = -(-len(step.y) // stream.batch_size)
     usable = torch.ones((), dtype=torch.bool, device=method.device)
     with _StepCounter() as counter:
         for batch in progress(stream.batches(step, label_space, method.device), f"step {step.index} batches", num_batches):
-            for offset, hit in enumerate(_hits(method, batch.x, batch.y, label_space, usable)):
-                w = (batch.start + offset) // stream.window
-                if w == len(windows):
-                    windows.append([0, 0])
-                windows[w][0] += int(hit)
-                windows[w][1] += 1
+            windows.add(batch.start, len(batch.y), _hits(method, batch.x, batch.y, label_space, usable))
             before = counter.count
             method.observe(batch)
             taken = counter.count - before
@@ -89,7 +123,7 @@ def learn_online(method: Method, stream: OnlineStream, step: Step, label_space: 
         gradient_steps = counter.count
     if not bool(usable):
         raise Diverged(f"method {method.name!r} diverged: its online predictions hold NaN or infinite logits")
-    return {"windows": windows, "window": stream.window, "gradient_steps": gradient_steps, "label_space": label_space}
+    return {"windows": windows.counts(), "window": stream.window, "gradient_steps": gradient_steps, "label_space": label_space}
 
 
 def probe_features(method: Method, stream: OnlineStream, step_index: int) -> dict[str, Any] | None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 
-from methods.language_model import LanguageModelMethod
 from scenarios.qa import QASet, QAStream
+
+if TYPE_CHECKING:
+    from methods.language_model import LanguageModelMethod
 
 
 def evaluate_qa(method: LanguageModelMethod, qa_set: QASet) -> dict[str, Any]:
@@ -52,6 +54,8 @@ def reference_fingerprint(stream: QAStream, method: LanguageModelMethod, rng: di
     on: the pairs it learns and its recipe, every evaluation set, the network and its
     vocabulary, the language-model settings of ``method``, the RNG state it starts from and
     the torch version. Equal fingerprints give equal evaluations, so they can be reused."""
+    from methods.language_model import LanguageModelMethod  # imported by the text methods already
+
     step = stream.reference_step()
     assert step is not None
     settings = {name: getattr(method, name) for name in LanguageModelMethod.hyperparameters()}

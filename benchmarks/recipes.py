@@ -22,9 +22,11 @@ Results written before the flag existed read as ``"unverified"``
 every hyperparameter to ``{"source": ...}``, ``{"club": ...}``,
 ``{"unverified": ...}``, ``{"modified": ...}`` or, for one that does not change what the
 method learns or scores, ``{"inert": ...}``. Inert are ``probe_layer`` (it picks what online
-runs measure), ``eval_batch_size`` (how many questions a language model answers at once),
-``epochs`` and ``batch_size`` on online streams (the stream sets both), and what a config file
-lists under ``inert``; a reference entry need not name them.
+runs measure), ``eval_batch_size`` (how many questions a language model answers at once), the
+options of :mod:`methods.acceleration` (``compile``, ``cuda_graphs``, ``optimizer_impl``,
+``tf32``, ``backbone_dtype``: how the same computation runs), ``epochs`` and ``batch_size`` on
+online streams (the stream sets both), and what a config file lists under ``inert``; a
+reference entry need not name them.
 
 Examples::
 
@@ -49,9 +51,15 @@ from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, Preset
 
 from .errors import UsageError
 
+_HOW = "chooses how the same computation runs on the device (methods/acceleration.py); results differ by rounding only"
 INERT = {
     "probe_layer": "picks the layer whose activations online runs measure; training is the same",
     "eval_batch_size": "how many questions a language model scores or answers at once; answers are left-padded and masked, so each one is the same",
+    "compile": _HOW,
+    "cuda_graphs": _HOW,
+    "optimizer_impl": _HOW,
+    "tf32": _HOW,
+    "backbone_dtype": _HOW,
 }
 INERT_ONLINE = {
     "epochs": "an online stream is seen once, in the batches the stream sets",

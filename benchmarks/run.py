@@ -38,10 +38,10 @@ if __name__ == "__main__":  # before anything heavy and CLUB's other packages: a
 import torch  # noqa: E402
 
 from leaderboard.schema import KIND_NAMES  # noqa: E402
-from methods import Diverged, MethodError, StreamInfo, get_method, load_lazy_methods, load_plugin, method_names  # noqa: E402
+from methods import Diverged, MethodError, StreamInfo, get_method, load_lazy_methods, load_plugin, method_entry, method_names  # noqa: E402
 from methods.configs import ConfigError  # noqa: E402
 from metrics import MetricInputError  # noqa: E402
-from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, apply_overrides, build_scenario  # noqa: E402
+from scenarios import PRESETS, PROTOCOL_CAPABILITIES, PROTOCOL_MODALITY, DatasetUnavailable, Preset, Stream, apply_overrides, build_scenario  # noqa: E402
 
 from . import distributed  # noqa: E402
 from .errors import EnvironmentFailure, UsageError  # noqa: E402
@@ -49,8 +49,10 @@ from .files import FolderLock, check_writable, make_run_folder, remove_stale_tem
 from .logs import RunLog, check_wandb, run_start_fingerprint  # noqa: E402
 from .recipes import Recipe, resolve_recipe  # noqa: E402
 from .rng import rng_state, seed_everything, set_rng_state  # noqa: E402
-from .runner import CHECKPOINT, RESULT, RunState, finish, run_steps  # noqa: E402
+from .checkpoints import CHECKPOINT, CheckpointMismatch, discard_checkpoint, load_checkpoint, remove_stale_parts  # noqa: E402
+from .runner import RESULT, RunState, finish, run_steps  # noqa: E402
 from .settings import check_config_values, parse_pairs, split_settings  # noqa: E402
+from .threads import AUTO, parse_threads, use_threads  # noqa: E402
 
 DEFAULT_SCENARIO = "digits-cil"
 CONFIG = "config.json"
@@ -60,7 +62,7 @@ CAPABILITY_HOWTO = {"forgets": "implement forget(step) (forgets = True)"}
 #: Flags that ``--resume`` refuses: the run continues exactly as it was configured.
 RESUME_CONFLICTS = {
     "method": "--method", "scenario": "--scenario", "seed": "--seed", "out": "--out", "data_dir": "--data-dir",
-    "settings": "--set", "plugin": "--plugin", "wandb": "--wandb",
+    "settings": "--set", "plugin": "--plugin", "wandb": "--wandb", "threads": "--threads",
 }
 CONFIG_FIELDS: dict[str, type] = {
     "method": str, "scenario": str, "seed": int, "device": str, "data_dir": str, "settings": dict, "plugins": list, "wandb": bool,
@@ -91,6 +93,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--data-dir", type=Path, help="dataset and oracle cache (default $CLUB_DATA or ~/.cache/club)")
     p.add_argument("--set", dest="settings", action="append", default=[], metavar="KEY=VALUE", help="method hyperparameter, or scenario.KEY=VALUE for the protocol; repeatable")
     p.add_argument("--plugin", action="append", default=[], metavar="FILE_OR_MODULE", help="import a file or module that registers methods; repeatable")
+    p.add_argument("--threads", type=str, metavar="N|auto", help="torch CPU threads (default auto: 1 for small models on the CPU, torch's default otherwise)")
     p.add_argument("--wandb", action="store_true", help="also log to Weights & Biases (offline without an API key)")
     p.add_argument("--resume", type=Path, metavar="RUN_DIR", help="continue an interrupted run from its last finished step")
     p.add_argument("--list", action="store_true", help="list methods and scenarios, then exit")
@@ -104,6 +107,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                 f"--resume continues a run exactly as it was configured; drop {', '.join(given)} "
                 f"(start a new run to change them; --device may only name the device the run was made on)"
             )
+    args.threads = parse_threads(args.threads) if args.threads is not None else None
     args.scenario = args.scenario or DEFAULT_SCENARIO
     args.seed = 0 if args.seed is None else args.seed
     args.out = args.out or Path("runs")
@@ -124,7 +128,7 @@ def check_capability(method: str, method_cls: type, preset: Preset) -> None:
     flag = PROTOCOL_CAPABILITIES.get(preset.protocol)
     if flag is not None and not getattr(method_cls, flag, False):
         modality = PROTOCOL_MODALITY[preset.protocol]
-        able = [n for n in method_names(modality) if getattr(get_method(n, modality), flag, False)]
+        able = [n for n in method_names(modality) if flag in method_entry(n, modality).capabilities]
         raise UsageError(
             f"method {method!r} cannot run scenario {preset.name!r} ({preset.protocol} protocol): it does not "
             f"{CAPABILITY_HOWTO.get(flag, f'declare {flag} = True')}; methods that can: {', '.join(able) or 'none'}"
@@ -137,11 +141,10 @@ def list_choices() -> str:
     for modality in ("image", "text"):
         lines.append("methods:" if modality == "image" else "language-model methods (question-answering scenarios):")
         for name in method_names(modality):
-            cls = get_method(name, modality)
-            doc = (cls.__doc__ or "").strip().splitlines()
-            flags = sorted({f for f in PROTOCOL_CAPABILITIES.values() if getattr(cls, f, False)})
+            entry = method_entry(name, modality)  # without importing the method's module
+            flags = sorted(set(PROTOCOL_CAPABILITIES.values()) & set(entry.capabilities))
             also = f" [{', '.join(flags)}]" if flags else ""
-            lines.append(f"  {name:<14} {doc[0] if doc else ''}{also}")
+            lines.append(f"  {name:<14} {entry.summary}{also}")
         if modality == "image":
             lines += [f"  {hint}" for hint in missing]
     lines.append("scenarios:")
@@ -161,6 +164,7 @@ def new_config(args: argparse.Namespace) -> dict:
         "settings": parse_pairs(args.settings),
         "plugins": [str(Path(p).resolve()) if Path(p).is_file() else p for p in args.plugin],
         "wandb": args.wandb,
+        "threads": args.threads or AUTO,
     }
 
 
@@ -182,9 +186,15 @@ def load_config(run_dir: Path) -> dict:
         else:
             if config["device"] not in DEVICES or not all(isinstance(v, str) for v in [*config["settings"].values(), *config["plugins"]]):
                 problem = "its device, settings or plugins are malformed"
+            elif not _valid_threads(config.get("threads", AUTO)):  # absent in runs started before --threads
+                problem = "'threads' is neither auto nor a positive integer"
     if problem:
         raise UsageError(f"--resume {run_dir}: {path} is not a CLUB run configuration ({problem}); restore it, or start a new run")
     return config
+
+
+def _valid_threads(value: Any) -> bool:
+    return value == AUTO or (type(value) is int and value >= 1)
 
 
 def config_fingerprint(config: dict) -> str:
@@ -274,9 +284,15 @@ def prepare(config: dict, args: argparse.Namespace) -> Plan:
     return Plan(method_cls, {**from_config, **hparams}, overrides, preset, device, recipe)
 
 
-def load_checkpoint(path: Path, device: torch.device) -> RunState:
+def read_checkpoint(run_dir: Path, device: torch.device, stream: Stream | None) -> RunState:
+    """The run's checkpoint (:func:`benchmarks.checkpoints.load_checkpoint`; ``stream`` ``None``
+    reads its own fields only); a file that cannot be read is reported as damaged, a frozen
+    backbone or part that cannot be rebuilt as what it is."""
+    path = run_dir / CHECKPOINT
     try:
-        state = torch.load(path, map_location=device, weights_only=False)
+        state = load_checkpoint(run_dir, device, stream)
+    except (CheckpointMismatch, MethodError):  # a part file gone, a backbone that builds differently, weights not cached
+        raise
     except Exception as e:  # empty, truncated, not a torch file, pickled classes gone
         state = e
     if not isinstance(state, RunState):
@@ -344,7 +360,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
         fingerprint = config_fingerprint(config)
         state = None
         if resume is not None and (resume / CHECKPOINT).exists():
-            state = load_checkpoint(resume / CHECKPOINT, device)
+            state = read_checkpoint(resume, device, None)  # its fingerprint and device, before any work
         if resume is not None:
             check_resumable(resume, state, fingerprint, device)
 
@@ -353,6 +369,9 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
             stream = build_scenario(preset, config["seed"], Path(config["data_dir"]))
         except (TypeError, ValueError) as e:
             raise UsageError(f"scenario {preset.name}: {one_line(e)}") from None
+        if state is not None:
+            remove_stale_parts(resume)
+            state = read_checkpoint(resume, device, stream)  # frozen backbones built again, stream tensors from the stream
         if plan.recipe.warning:
             print(f"warning: {plan.recipe.warning}", file=sys.stderr, flush=True)
         progress.num_steps = len(stream.steps)
@@ -387,6 +406,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
                 config_sha256=fingerprint,
             )
         progress.run_dir, progress.log, progress.state = run_dir, log, state
+        use_threads(config.get("threads", AUTO), state.method, device)
         remove_stale_temporaries(run_dir)
         info = state.method.info
         try:
@@ -401,7 +421,7 @@ def execute(args: argparse.Namespace, progress: Progress) -> Path:
             hparams = {**plan.method_cls.hyperparameters(), **plan.hparams}
             return finish(stream, state, {**config, "scenario_overrides": plan.overrides}, hparams, run_dir, log, plan.recipe.fields())
         except Diverged:
-            (run_dir / CHECKPOINT).unlink(missing_ok=True)  # continuing would diverge again
+            discard_checkpoint(run_dir)  # continuing would diverge again
             raise
 
 

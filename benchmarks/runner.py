@@ -3,7 +3,9 @@
 A checkpoint (the pickled method, the records so far, every RNG state, and the fingerprint
 of the configuration and the device it was made under) is written atomically after each
 finished step, so a run killed at any moment restarts from its last finished step with
-``--resume`` and ends with the same numbers as an uninterrupted run.
+``--resume`` and ends with the same numbers as an uninterrupted run. It stores only what the
+run changed (:mod:`benchmarks.checkpoints`): frozen backbones by recipe and hash, finished
+tasks' modules once, the stream's own tensors by name.
 
 A model whose outputs are NaN or infinite is never scored: :func:`evaluate` stops the run
 with :class:`~methods.Diverged`.
@@ -29,8 +31,9 @@ from metrics import summarize_run
 from scenarios import OnlineStream, Stream
 from scenarios.qa import QASet
 
+from .checkpoints import discard_checkpoint, save_checkpoint
 from .environment import environment, hardware, source_sha256
-from .files import json_safe, remove_stale_temporaries, save_torch, write_json
+from .files import json_safe, remove_stale_temporaries, write_json
 from .logs import RunLog
 from .online import learn_online, probe_features
 from .oracle import retrain_oracle
@@ -38,7 +41,6 @@ from .plots import plot_online
 from .qa_evaluation import evaluate_qa, reference_fingerprint
 from .rng import rng_state, set_rng_state
 
-CHECKPOINT = "checkpoint.pt"
 RESULT = "result.json"
 ONLINE_PLOT = "online_accuracy.png"
 EVAL_BATCH = 512
@@ -252,7 +254,9 @@ def run_steps(
                 "evaluations": evaluate_sets(oracle.method, stream, step.index),
             }
         done = replace(state, next_step=step.index + 1, records=[*state.records, record], rng=rng_state())
-        save_torch(run_dir / CHECKPOINT, done)
+        t3 = time.perf_counter()
+        save_checkpoint(run_dir, done, stream)
+        checkpoint_seconds = time.perf_counter() - t3
         state.next_step, state.records, state.rng = done.next_step, done.records, done.rng  # only once it is on disk
         log.event(
             "step_end",
@@ -263,6 +267,7 @@ def run_steps(
             seen_class_accuracy=seen_acc,
             train_seconds=t1 - t0,
             eval_seconds=t2 - t1,
+            checkpoint_seconds=checkpoint_seconds,
         )
 
 
@@ -311,7 +316,7 @@ def finish(
     write_json(path, result)
     if isinstance(stream, OnlineStream):
         plot_online(result, run_dir / ONLINE_PLOT)
-    (run_dir / CHECKPOINT).unlink(missing_ok=True)
+    discard_checkpoint(run_dir)
     remove_stale_temporaries(run_dir)
     print(summary_table(result), flush=True)
     log.event("run_end", result=str(path), **{k: v for k, v in result["metrics"].items() if isinstance(v, float)})

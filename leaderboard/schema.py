@@ -72,11 +72,6 @@ def _typed(value: Any, kind: type, where: str) -> Any:
     return value
 
 
-def show_json(value: Any) -> str:
-    text = repr(value)
-    return text if len(text) <= 40 else text[:37] + "..."
-
-
 def _numbers(values: Any, length: int, where: str, nullable: bool = True) -> None:
     """A list of ``length`` finite numbers (``null`` allowed where a value was not finite)."""
     if not isinstance(values, list) or len(values) != length:

@@ -1,14 +1,10 @@
-"""Methods: who learns and forgets. ``from methods import Method, register_method, get_method``."""
+"""Methods: who learns and forgets. ``from methods import Method, register_method, get_method``.
+
+Built-in methods are imported on first use (``get_method``); see :mod:`methods.catalog`.
+"""
 
 from .base import Diverged, Method, MethodError, StreamInfo
-from .registry import get_method, load_lazy_methods, load_plugin, method_names, register_lazy_methods, register_method
-
-# Built-in methods register themselves on import.
-from . import er, ewc, finetune, joint, knn, language_model, lwf, nmc, online_baselines, pec, teen, text_unlearning, unlearning, upgd  # noqa: E402,F401  isort: skip
-from . import ease, finetune_vit, inflora, l2p, lora, simplecil  # noqa: E402,F401  isort: skip
-
-# Avalanche's strategies (avalanche:<Strategy>) are imported only when one is asked for.
-register_lazy_methods("avalanche:", "methods.avalanche_adapter", requires="avalanche", extra="avalanche")
+from .registry import get_method, load_lazy_methods, load_plugin, method_entry, method_names, register_method
 
 __all__ = [
     "Diverged",
@@ -18,7 +14,7 @@ __all__ = [
     "get_method",
     "load_lazy_methods",
     "load_plugin",
+    "method_entry",
     "method_names",
-    "register_lazy_methods",
     "register_method",
 ]

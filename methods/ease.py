@@ -46,6 +46,7 @@ from scenarios import Step
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import MethodError, StreamInfo
 from .domains import AtLeast, NonNegative, OneOf
+from .feature_cache import FeatureCache, content_keys
 from .pretrained import CosineLinear, PretrainedMethod, ViTModel, check_peft, class_means, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -56,18 +57,23 @@ def prototype_complement(protos: torch.Tensor, class_task: torch.Tensor) -> torc
 
     ``protos``: T×C×D, real where ``class_task[c] >= j`` (subspace j was trained by then);
     other entries are overwritten: p̂_{c,j} = Σ_{k: task(k) ≥ j} softmax_k(cos(p_{c,i}, p_{k,i}))·p_{k,j}
-    with i = task(c).
+    with i = task(c) ≥ 0 and i < j, for every j with at least one such k (classes of dropped
+    tasks, ``class_task`` −1, are neither completed nor donors). All (i, j) pairs at once, on
+    the device: no per-class index lists.
     """
-    out = protos.clone()
-    for j in range(1, protos.shape[0]):
-        donors = (class_task >= j).nonzero().flatten()
-        for i in range(j):
-            old = (class_task == i).nonzero().flatten()
-            if len(old) == 0 or len(donors) == 0:
-                continue
-            sim = F.normalize(protos[i, old], dim=1) @ F.normalize(protos[i, donors], dim=1).T
-            out[j, old] = sim.softmax(dim=1) @ protos[j, donors]
-    return out
+    count = protos.shape[0]
+    if count < 2:
+        return protos.clone()
+    unit = F.normalize(protos, dim=2)
+    own = class_task.clamp_min(0)
+    classes = torch.arange(len(class_task), device=protos.device)
+    sim = torch.bmm(unit[own, classes][:, None, :], unit[own].transpose(1, 2))[:, 0]  # C×C: cos in each row's own subspace
+    j = torch.arange(count, device=protos.device)[:, None]
+    donor = class_task[None, :] >= j  # T×C: classes with a real prototype in subspace j
+    weights = sim[None].masked_fill(~donor[:, None, :], float("-inf")).softmax(dim=2).nan_to_num(0.0)  # T×C×C
+    completed = torch.bmm(weights, protos)
+    update = (class_task[None, :] >= 0) & (class_task[None, :] < j) & donor.any(1, keepdim=True)
+    return torch.where(update[:, :, None], completed, protos)
 
 
 def ensemble_logits(cosines: torch.Tensor, class_task: torch.Tensor, alpha: float) -> torch.Tensor:
@@ -168,15 +174,20 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
         protos = torch.zeros(self.task_ids[-1] + 1, num_seen, dim, device=self.device)
         protos[: self.protos.shape[0], : self.protos.shape[1]] = self.protos
         self.model.eval()
-        for j in self.task_ids:
-            feats = features(lambda xb, j=j: self.subspace_features(xb, j), step.x, self.device, self)
-            protos[j, classes] = class_means(feats, step.y, classes)
+        # One pass over the step's images: each batch is prepared once and fed to every subspace (and the PTM).
+        networks = [lambda xb, j=j: self.subspace_features(xb, j) for j in self.task_ids]
+        if self.ptm_block:
+            networks.append(self.vit)
+        feats = features(lambda xb: torch.stack([net(xb).float() for net in networks], 1), step.x, self.device, self, prepare=self.vit.prepare)
+        for row, j in enumerate(self.task_ids):
+            protos[j, classes] = class_means(feats[:, row], step.y, classes)
         self.class_task, self.protos = class_task, protos
         if self.ptm_block:
             ptm = torch.zeros(num_seen, dim, device=self.device)
             ptm[: len(self.ptm_protos)] = self.ptm_protos
-            ptm[classes] = class_means(features(self.vit, step.x, self.device, self), step.y, classes)
+            ptm[classes] = class_means(feats[:, -1], step.y, classes)
             self.ptm_protos = ptm
+        self.scoring = None  # prototypes changed: completed again at the next prediction
 
     def classifier_prototypes(self) -> torch.Tensor:
         """Prototypes of every live subspace with old classes completed (T_live×C×D)."""
@@ -184,27 +195,43 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        return self.logits(x, self.classifier_prototypes())
+        if self.__dict__.get("scoring") is None:  # once per step, not per evaluation batch
+            self.scoring = self.classifier_prototypes()
+        return self.logits(x, self.scoring)
+
+    def frozen_features(self, x: torch.Tensor, task: int | None, keys: list | None = None) -> torch.Tensor:
+        """float32 features of ``x`` in finished subspace ``task`` (``None``: the plain PTM). For
+        stored images (uint8) they come from :attr:`feature_caches` when the image was seen: a
+        finished subspace never changes, so each test image passes through it once per run.
+        ``keys``: the batch's :func:`~methods.feature_cache.content_keys`, shared by the subspaces."""
+        network = self.vit if task is None else (lambda xb: self.subspace_features(xb, task))
+        if x.dtype != torch.uint8:
+            return network(x).float()
+        caches = self.__dict__.setdefault("feature_caches", {})
+        cache = caches.setdefault("ptm" if task is None else task, FeatureCache())
+        return cache(x, lambda xb: network(self.vit.prepare(xb)).float(), keys)
 
     def logits(self, x: torch.Tensor, protos: torch.Tensor) -> torch.Tensor:
         """EASE's scores of ``x`` against subspace prototypes ``protos`` (T×C×D)."""
+        keys = content_keys(x) if x.dtype == torch.uint8 else None  # once per batch, for every subspace's cache
+
+        def frozen(task: int | None) -> torch.Tensor:
+            return self.frozen_features(x, task, keys)
+
         live = self.task_ids
-        x = self.vit.prepare(x)  # one view of the images for every subspace
         class_task = self.class_task
         alive = class_task >= 0
         if self.adapter_num >= 1:
-            feats = torch.cat([self.vit(x).float(), *(self.subspace_features(x, j).float() for j in live)], dim=1)
+            feats = torch.cat([frozen(None), *(frozen(j) for j in live)], dim=1)
             weights = torch.cat([self.ptm_protos, *protos[live]], dim=1)
             out = F.normalize(feats, dim=1) @ F.normalize(weights, dim=1).T
             return out.masked_fill(~alive, -math.inf)
-        cos = torch.stack(
-            [F.normalize(self.subspace_features(x, j).float(), dim=1) @ F.normalize(protos[j], dim=1).T for j in live]
-        )
+        cos = torch.stack([F.normalize(frozen(j), dim=1) @ F.normalize(protos[j], dim=1).T for j in live])
         # Row of each class's own subspace in ``cos`` (task ids stay ascending as tasks are dropped).
-        position = torch.searchsorted(torch.tensor(live, device=x.device), class_task.clamp_min(0))
+        position = torch.searchsorted(torch.tensor(live, device=cos.device), class_task.clamp_min(0))
         out = ensemble_logits(cos, position, self.alpha)
         if self.use_init_ptm:
-            out = out + self.beta * F.normalize(self.vit(x).float(), dim=1) @ F.normalize(self.ptm_protos, dim=1).T
+            out = out + self.beta * F.normalize(frozen(None), dim=1) @ F.normalize(self.ptm_protos, dim=1).T
         return out.masked_fill(~alive, -math.inf)
 
     def drop_task(self, task: int) -> None:
@@ -217,5 +244,7 @@ class EASE(TaskModuleDeletion, PretrainedMethod):
         if task not in self.task_ids:
             raise ValueError(f"task {task} has no module (live: {self.task_ids})")
         del self.model.modules_by_task[str(task)]
+        self.__dict__.get("feature_caches", {}).pop(task, None)
         self.task_ids.remove(task)
         self.class_task[self.class_task == task] = -1
+        self.scoring = None

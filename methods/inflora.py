@@ -48,6 +48,7 @@ from torch import nn
 
 from scenarios import Step
 
+from .acceleration import full_precision
 from .base import StreamInfo
 from .domains import AtLeast, Interval
 from .pretrained import PretrainedMethod, ViTModel, features
@@ -148,7 +149,7 @@ class CovarianceSum:
         self.count = 0
 
     def add(self, x: torch.Tensor) -> None:
-        with torch.autocast(x.device.type, enabled=False):
+        with torch.autocast(x.device.type, enabled=False), full_precision():
             tokens = x.detach().float().reshape(-1, x.shape[-1])
             self.total += tokens.T @ tokens
         self.count += len(tokens)

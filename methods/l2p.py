@@ -38,7 +38,8 @@ from scenarios import Step
 
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
-from .domains import AtLeast, NonNegative, OneOf, Positive
+from .domains import AtLeast, NonNegative, OneOf
+from .feature_cache import FeatureCache
 from .pretrained import PretrainedMethod, ViTModel, check_peft
 from .registry import register_method
 
@@ -109,14 +110,20 @@ class L2P(PretrainedMethod):
         """Logits over every class of the stream, and the pull term Σ_selected cos(q, k)/B.
 
         The query and the prompted pass see the same view of the images (one random crop per
-        sample while training, as the reference feeds one augmented batch to both)."""
+        sample while training, as the reference feeds one augmented batch to both). The query
+        comes from the frozen ViT alone, so when the view does not change from pass to pass (no
+        augmentation: evaluation, or ``input_pipeline=club``) each image's query is computed once
+        and kept in :attr:`query_cache`."""
         model = self.model
-        x = model.vit.prepare(x)
+        view = model.vit.prepare(x)
         with torch.no_grad():
-            query = model.vit(x)
+            if x.dtype == torch.uint8 and not model.vit.augments:
+                query = self.query_cache(x, lambda xb: model.vit(model.vit.prepare(xb)).float())
+            else:
+                query = model.vit(view)
         sim = F.normalize(query.float(), dim=1) @ F.normalize(model.keys, dim=1).T
         idx = select_entries(sim.detach(), self.top_k, self.batchwise_prompt)
-        tokens = model.vit.forward_tokens(x, **model.pool.hooks(idx))
+        tokens = model.vit.forward_tokens(view, **model.pool.hooks(idx))
         if self.peft == "prompt":
             start = model.vit.num_prefix_tokens
             feat = tokens[:, start : start + self.top_k * self.length].mean(1)
@@ -125,23 +132,45 @@ class L2P(PretrainedMethod):
         pull = sim.gather(1, idx).sum() / len(x)
         return model.head(feat), pull
 
+    @property
+    def prompt_tokens(self) -> int:
+        """Tokens the selected prompts add to every sequence (0 for the in-block PEFT kinds)."""
+        return self.top_k * self.length if self.peft == "prompt" else 0
+
+    @property
+    def query_cache(self) -> FeatureCache:
+        """Frozen-ViT queries of the images seen without augmentation, by content."""
+        return self.__dict__.setdefault("_query_cache", FeatureCache())
+
     def learn(self, step: Step) -> None:
         self.current = list(step.classes)
-        super().learn(step)
+        self.trained = [p for p in self.model.parameters() if p.requires_grad]  # once per task, not per batch
+        try:
+            super().learn(step)
+        finally:
+            del self.trained
         self.known = step.num_seen_classes
+
+    def task_mask(self) -> torch.Tensor:
+        """The additive mask of the training logits (1 × classes: 0 on the current task's
+        classes, −∞ elsewhere), built once per task."""
+        cached = self.__dict__.get("_task_mask")
+        if cached is None or cached[0] != self.current:
+            mask = torch.full((1, self.info.num_classes), float("-inf"), device=self.device)
+            mask[:, self.current] = 0
+            cached = self.__dict__["_task_mask"] = (list(self.current), mask)
+        return cached[1]
 
     def loss(self, x: torch.Tensor, y: torch.Tensor, step: Step) -> torch.Tensor:
         logits, pull = self.forward(x)
-        mask = torch.full_like(logits, float("-inf"))
-        mask[:, self.current] = 0
-        return F.cross_entropy(logits + mask, y) - self.pull_weight * pull
+        return F.cross_entropy(logits + self.task_mask().to(logits.dtype), y) - self.pull_weight * pull
 
     def before_update(self) -> None:
         if self.max_grad_norm > 0:
             torch.nn.utils.clip_grad_norm_(self.trainable_parameters(), self.max_grad_norm)
 
     def trainable_parameters(self) -> list[nn.Parameter]:
-        return [p for p in self.model.parameters() if p.requires_grad]
+        return self.__dict__.get("trained") or [p for p in self.model.parameters() if p.requires_grad]
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()

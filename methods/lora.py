@@ -26,7 +26,6 @@ from typing import Annotated
 
 import torch
 import torch.nn.functional as F
-from sklearn.cluster import KMeans
 from torch import nn
 
 from scenarios import Step
@@ -34,6 +33,7 @@ from scenarios import Step
 from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
 from .domains import AtLeast, OneOf
+from .feature_cache import FeatureCache
 from .pretrained import PretrainedMethod, ViTModel, check_peft, features
 from .registry import register_method
 from .unlearning import TaskModuleDeletion
@@ -41,6 +41,8 @@ from .unlearning import TaskModuleDeletion
 
 def kmeans_centroids(feats: torch.Tensor, k: int) -> torch.Tensor:
     """``min(k, n)`` k-means centroids of ``feats`` (seeded from the global torch RNG)."""
+    from sklearn.cluster import KMeans  # 2 s to import: only when a task's centroids are fitted
+
     k = min(k, len(feats))
     seed = int(torch.randint(0, 2**31 - 1, ()).item())
     km = KMeans(n_clusters=k, n_init=3, random_state=seed).fit(feats.cpu().numpy())
@@ -120,9 +122,16 @@ class LoRACL(TaskModuleDeletion, PretrainedMethod):
         self.num_seen = step.num_seen_classes
 
     def route(self, x: torch.Tensor) -> torch.Tensor:
-        """The task of each sample's nearest centroid on L2-normalised frozen features."""
-        dist = torch.cdist(F.normalize(self.vit(x).float(), dim=1), self.centroids.to(x.device))
+        """The task of each sample's nearest centroid on L2-normalised frozen features (kept per
+        image in :attr:`route_cache`: the frozen ViT's feature of a test image never changes)."""
+        frozen = self.route_cache(x, lambda xb: self.vit(xb).float()) if x.dtype == torch.uint8 else self.vit(x).float()
+        dist = torch.cdist(F.normalize(frozen, dim=1), self.centroids.to(x.device))
         return self.centroid_task.to(x.device)[dist.argmin(1)]
+
+    @property
+    def route_cache(self) -> FeatureCache:
+        """Frozen-ViT features of the images routed so far, by content."""
+        return self.__dict__.setdefault("_route_cache", FeatureCache())
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()

@@ -24,6 +24,7 @@ from scenarios import Step
 
 from .base import StreamInfo
 from .domains import OneOf, Positive
+from .feature_cache import FeatureCache
 from .registry import register_method
 from .supervised import SupervisedMethod
 from .training import batches
@@ -57,6 +58,7 @@ class NearestClassMean(SupervisedMethod):
     def learn(self, step: Step) -> None:
         if step.index == 0 and self.train_first_step:
             super().learn(step)
+            self.feature_cache.clear()  # the backbone changed
         self.model.eval()
         sums = torch.zeros(step.num_seen_classes, self.model.backbone.out_dim, device=self.device)
         counts = torch.zeros(step.num_seen_classes, device=self.device)
@@ -78,6 +80,16 @@ class NearestClassMean(SupervisedMethod):
         cosine = F.normalize(self.model.features(x), dim=1) @ F.normalize(self.model.head.weight, dim=1).T
         return F.cross_entropy(self.temperature * cosine, y)
 
+    @property
+    def feature_cache(self) -> FeatureCache:
+        """Backbone features of the images predicted so far, by content: the backbone no longer
+        changes once the first step is learned."""
+        return self.__dict__.setdefault("_feature_cache", FeatureCache())
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        return F.normalize(self.model.features(x).float(), dim=1) @ self.means.T
+        if x.dtype == torch.uint8:
+            feats = self.feature_cache(x, lambda xb: self.model.features(xb).float())
+        else:
+            feats = self.model.features(x).float()
+        return F.normalize(feats, dim=1) @ self.means.T

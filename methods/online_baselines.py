@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from scenarios import Batch, Step
 
+from .acceleration import optimizer_options
 from .base import StreamInfo
 from .domains import Interval, NonNegative
 from .registry import register_method
@@ -63,7 +64,10 @@ class PlainAdam(SupervisedMethod):
     def make_optimizer(self) -> torch.optim.Optimizer:
         params = [p for p in self.trainable_parameters() if p.requires_grad]
         kind = torch.optim.Adam if self.optimizer_name == "adam" else torch.optim.AdamW
-        return kind(params, lr=self.lr, betas=(self.beta1, self.beta2), weight_decay=self.weight_decay)
+        return kind(
+            params, lr=self.lr, betas=(self.beta1, self.beta2), weight_decay=self.weight_decay,
+            **optimizer_options(self.optimizer_impl, self.optimizer_name, self.device),
+        )
 
 
 @register_method("l2-init")

@@ -33,6 +33,7 @@ from scenarios import Batch, Step
 from .backbones.image_input import ImageInput
 from .base import Method, StreamInfo
 from .domains import AtLeast, NonNegative, OneOf
+from .feature_cache import FeatureCache
 from .registry import register_method
 from .training import FiniteLosses, batches, progress
 
@@ -98,6 +99,7 @@ class PEC(Method):
         shape = info.input_shape
         self.teacher = pec_network(arch, shape, self.width * self.teacher_multiplier, self.output_dim, pool).to(device)
         self.teacher.requires_grad_(False).eval()
+        self.teacher_cache = FeatureCache()
         self.initial_student = pec_network(arch, shape, self.width, self.output_dim, pool).to(device)
         self.students = nn.ModuleDict()  # class id (as str) → student
         self.optimizer: torch.optim.Adam | None = None
@@ -135,8 +137,11 @@ class PEC(Method):
                     group["lr"] = self.lr * factor
             self.task_done += 1
         with self.autocast():
-            target = self.teacher(x)
-            loss = sum(((students[c](x[y == c]) - target[y == c]) ** 2).mean() for c in classes)
+            target = self.teacher_output(x)
+            if len(classes) == 1:  # the whole batch is one class's (always, with online batches of 1)
+                loss = ((students[classes[0]](x) - target) ** 2).mean()
+            else:
+                loss = sum(((students[c](x[y == c]) - target[y == c]) ** 2).mean() for c in classes)
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -162,9 +167,53 @@ class PEC(Method):
         for _ in range(batch.updates):
             self._train_batch(batch.x, batch.y)
 
+    def teacher_output(self, x: torch.Tensor) -> torch.Tensor:
+        """h(x) of the frozen teacher, computed once per image: the runner predicts an online batch
+        and then trains on the same tensor (kept here), and test sets and repeated training
+        images are found in :attr:`teacher_cache`."""
+        memo = self.__dict__.get("_teacher_memo")
+        if memo is not None and memo[0] is x:
+            return memo[1]
+        target = self.teacher_cache(x, self.teacher)
+        self.__dict__["_teacher_memo"] = (x, target)
+        return target
+
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        target = self.teacher(x)
+        target = self.teacher_output(x)
         scores = torch.full((len(x), self.num_seen), float("-inf"), device=x.device)
-        for key, student in self.students.items():
-            scores[:, int(key)] = -((student(x) - target) ** 2).mean(1).float()
+        if self.students:
+            classes = torch.tensor([int(key) for key in self.students], device=x.device)
+            error = ((self.student_outputs(x) - target) ** 2).mean(2)  # students × samples
+            scores[:, classes] = -error.T.float()
         return scores
+
+    def student_outputs(self, x: torch.Tensor) -> torch.Tensor:
+        """g_c(x) of every student c at once (students × B × d), as one network whose layers hold
+        every student's weights side by side: linear layers and convolutions grouped by student,
+        the normalisations per student."""
+        students = list(self.students.values())
+        layers = [list(student) for student in students]  # ImageInput, then the arch's layers
+        stack = lambda i, name: torch.cat([getattr(layer[i], name) for layer in layers])  # noqa: E731
+        n = len(students)
+        h = layers[0][0](x)  # ImageInput
+        if self.arch == "mlp":  # Flatten, Linear, LayerNorm, GELU, Linear
+            h = torch.nn.functional.linear(h.flatten(1), stack(2, "weight"), stack(2, "bias"))  # B × n·w
+            norm = layers[0][3]
+            h = torch.nn.functional.group_norm(h, n, stack(3, "weight"), stack(3, "bias"), norm.eps)
+            h = torch.nn.functional.gelu(h).view(len(x), n, -1).transpose(0, 1)  # n × B × w
+            last = 5
+        else:  # Conv, InstanceNorm, ReLU, AdaptiveAvgPool, Flatten, Linear
+            conv, norm = layers[0][1], layers[0][2]
+            h = torch.nn.functional.conv2d(h.repeat(1, n, 1, 1), stack(1, "weight"), stack(1, "bias"), padding=conv.padding, groups=n)
+            h = torch.nn.functional.instance_norm(h, weight=stack(2, "weight"), bias=stack(2, "bias"), eps=norm.eps)
+            h = torch.nn.functional.adaptive_avg_pool2d(torch.relu(h), self.pool)
+            h = h.view(len(x), n, -1).transpose(0, 1)  # n × B × w·p·p
+            last = 6
+        weight = torch.stack([layer[last].weight for layer in layers])  # n × d × in
+        bias = torch.stack([layer[last].bias for layer in layers])
+        return torch.baddbmm(bias[:, None, :], h, weight.transpose(1, 2))
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_teacher_memo", None)  # the last batch's teacher output: not part of the model
+        return state

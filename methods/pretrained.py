@@ -18,21 +18,31 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .backbones import VIT_NAMES, PEFTViT, build_vit
+from .acceleration import BACKBONE_DTYPES
+from .acceleration import backbone_dtype as resolve_backbone_dtype
 from .backbones.peft import PEFT_KINDS
-from .backbones.vit import TINY
+from .backbones.vit import TINY, VIT_NAMES, PEFTViT, build_vit
 from .backbones.vit_input import PIPELINES
 from .base import StreamInfo
+from .data_feed import resident
 from .domains import OneOf
 from .supervised import SupervisedMethod
 
 
-def features(fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device, method, batch_size: int = 256) -> torch.Tensor:
-    """``fn`` applied to ``x`` in batches on ``device`` without gradients; float32 result."""
+def features(
+    fn: Callable[[torch.Tensor], torch.Tensor], x: torch.Tensor, device: torch.device, method, batch_size: int = 256,
+    prepare: Callable[[torch.Tensor], torch.Tensor] | None = None,
+) -> torch.Tensor:
+    """``fn`` applied to ``x`` in batches on ``device`` without gradients; float32 result.
+    ``prepare`` turns each stored batch into network input once, before ``fn`` (e.g.
+    :meth:`PEFTViT.prepare`, when ``fn`` runs several networks on the same view)."""
     out = []
+    source = resident(x, device)  # on CUDA: copied once when it fits (several passes may read it)
+    source = x if source is None else source
     with torch.no_grad(), method.autocast():
         for start in range(0, len(x), batch_size):
-            out.append(fn(x[start : start + batch_size].to(device, non_blocking=True)).float())
+            xb = source[start : start + batch_size].to(device, non_blocking=True)
+            out.append(fn(xb if prepare is None else prepare(xb)).float())
     return torch.cat(out)
 
 
@@ -76,12 +86,29 @@ class PretrainedMethod(SupervisedMethod):
 
     def __init__(
         self, info: StreamInfo, device: torch.device, *, pretrained: bool = True,
-        input_pipeline: Annotated[str, OneOf(*PIPELINES)] = "club", **kwargs: Any
+        input_pipeline: Annotated[str, OneOf(*PIPELINES)] = "club",
+        backbone_dtype: Annotated[str, OneOf(*BACKBONE_DTYPES)] = "auto", **kwargs: Any
     ) -> None:
+        """``backbone_dtype``: the storage type of a frozen ViT (:mod:`methods.acceleration`)."""
         if input_pipeline not in PIPELINES:
             raise ValueError(f"input_pipeline must be one of {', '.join(PIPELINES)}, got {input_pipeline!r}")
         self.pretrained, self.input_pipeline = pretrained, input_pipeline
+        dtype = resolve_backbone_dtype(backbone_dtype, device)
+        self.backbone_dtype = backbone_dtype
         super().__init__(info, device, **kwargs)
+        if not any(p.requires_grad for p in self.vit.parameters()):  # frozen: stored in its dtype, then sealed
+            if dtype != torch.float32:
+                self.vit.to(dtype)
+                self.bf16_backbone = True
+            self.vit.seal()
+        elif dtype != torch.float32 and backbone_dtype != "auto":
+            raise ValueError(f"backbone_dtype={backbone_dtype} stores a frozen backbone; {self.name} trains its ViT")
+
+    def autocast(self):
+        """bf16 autocast on CUDA; on the CPU too when the frozen backbone is stored in bf16."""
+        if self.device.type == "cpu" and self.__dict__.get("bf16_backbone"):
+            return torch.autocast("cpu", dtype=torch.bfloat16)
+        return super().autocast()
 
     def resolve_backbone(self, backbone: str) -> str:
         name = super().resolve_backbone(backbone)

@@ -4,9 +4,12 @@ Methods are registered per *modality*: ``image`` (classifiers, the default) and 
 (language models). The same name may exist in both (``npo`` for a classifier and for a
 language model); the scenario's protocol decides which one a run uses.
 
-A family of methods that needs an optional dependency is declared with
-:func:`register_lazy_methods`: its module is imported (and registers its methods) only when
-one of its names is asked for, so that the rest of CLUB runs without the dependency.
+Built-in methods are imported on first use (:mod:`methods.catalog` says where each lives):
+:func:`get_method` imports the method's module, :func:`method_names` and
+:func:`method_entry` answer from the catalog for methods not imported yet. A family of
+prefixed names (``avalanche:<Strategy>``) is registered by its module when one of its names is
+first asked for (or by :func:`load_lazy_methods`, for ``--list``); a family that needs an
+optional package says how to install it when the package is missing.
 """
 
 from __future__ import annotations
@@ -18,21 +21,14 @@ from pathlib import Path
 from typing import Callable, TypeVar
 
 from .base import Method, MethodError
+from .catalog import BUILT_IN, CAPABILITIES, FAMILIES, Entry
 
 MODALITIES = ("image", "text")
 _REGISTRY: dict[str, dict[str, type[Method]]] = {modality: {} for modality in MODALITIES}
 M = TypeVar("M", bound=type[Method])
 
 
-_LAZY: dict[str, tuple[str, str, str]] = {}  # name prefix -> (module, package it needs, pip extra)
 _UNRUNNABLE: dict[str, str] = {}  # name -> why CLUB cannot run it
-
-
-def register_lazy_methods(prefix: str, module: str, *, requires: str, extra: str) -> None:
-    """Declare that ``module`` registers the image methods named ``<prefix>...``. It is imported
-    the first time such a name is looked up (or by :func:`load_lazy_methods`); when the package
-    ``requires`` is missing, the lookup fails with the ``pip install -e '.[extra]'`` to run."""
-    _LAZY[prefix] = (module, requires, extra)
 
 
 def register_unrunnable(name: str, reason: str) -> None:
@@ -41,22 +37,25 @@ def register_unrunnable(name: str, reason: str) -> None:
     _UNRUNNABLE[name] = reason
 
 
-def _import_lazy(prefix: str, asked: str) -> None:
-    module, requires, extra = _LAZY[prefix]
+def _import_family(prefix: str, asked: str) -> None:
+    """Import the module of family ``prefix``; a :class:`MethodError` ``"<asked> <package>, which is
+    not installed: pip install ..."`` when the optional package it requires is missing."""
+    family = FAMILIES[prefix]
     try:
-        importlib.import_module(module)
+        importlib.import_module(family.module)
     except ModuleNotFoundError as e:
-        if (e.name or "").split(".")[0] != requires:
+        if family.requires is None or (e.name or "").split(".")[0] != family.requires:
             raise
-        raise MethodError(f"{asked} {requires}, which is not installed: pip install -e '.[{extra}]'") from None
+        raise MethodError(f"{asked} {family.requires}, which is not installed: pip install -e '.[{family.extra}]'") from None
 
 
 def load_lazy_methods() -> list[str]:
-    """Import every lazily declared family of methods; the install hint of each that cannot be imported."""
+    """Import every family's module (so that its members are registered, e.g. for ``--list``);
+    the install hint of each family whose package is missing."""
     missing = []
-    for prefix in _LAZY:
+    for prefix in FAMILIES:
         try:
-            _import_lazy(prefix, f"{prefix}* methods need")
+            _import_family(prefix, f"{prefix}:* methods need")
         except MethodError as e:
             missing.append(str(e))
     return missing
@@ -71,6 +70,9 @@ def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
     def register(cls: M) -> M:
         if not (isinstance(cls, type) and issubclass(cls, Method)):
             raise TypeError(f"@register_method({name!r}) must decorate a subclass of methods.Method")
+        built_in = BUILT_IN[modality].get(name)
+        if built_in is not None and cls.__module__ != built_in.module and name not in _REGISTRY[modality]:
+            importlib.import_module(built_in.module)  # the built-in owns the name: report it as registered
         if name in _REGISTRY[modality]:
             other = _REGISTRY[modality][name]
             raise ValueError(f"method {name!r} is already registered by {other.__module__}.{other.__qualname__}")
@@ -83,23 +85,42 @@ def register_method(name: str, modality: str = "image") -> Callable[[M], M]:
 
 
 def get_method(name: str, modality: str = "image") -> type[Method]:
-    """The class registered under ``name`` for ``modality``; a ``KeyError`` names the valid choices
-    (or says why a known method cannot run), a :class:`MethodError` says how to install what a
-    lazily declared method needs."""
-    if modality == "image" and name not in _REGISTRY["image"]:
-        for prefix in _LAZY:
-            if name.startswith(prefix):
-                _import_lazy(prefix, f"method {name!r} needs")
+    """The class registered under ``name`` for ``modality``, importing its module if it is a
+    built-in (or family member) not imported yet; a ``KeyError`` names the valid choices (or says
+    why a known method cannot run), a :class:`MethodError` says how to install what a family needs."""
+    registry = _REGISTRY.get(modality, {})
+    if name not in registry:
+        built_in = BUILT_IN.get(modality, {}).get(name)
+        prefix, colon, _ = name.partition(":")
+        if built_in is not None:
+            importlib.import_module(built_in.module)
+        elif colon and modality == "image" and prefix in FAMILIES:
+            _import_family(prefix, f"method {name!r} needs")
     if modality == "image" and name in _UNRUNNABLE:
         raise KeyError(f"method {name!r} cannot run on CLUB's protocols: {_UNRUNNABLE[name]}")
-    if name not in _REGISTRY.get(modality, {}):
+    if name not in registry:
         raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
-    return _REGISTRY[modality][name]
+    return registry[name]
 
 
 def method_names(modality: str = "image") -> list[str]:
-    """Every method name registered for ``modality``, sorted."""
-    return sorted(_REGISTRY.get(modality, {}))
+    """Every method name known for ``modality``, sorted: the built-ins (imported or not) and every
+    registered name (a family's members once its module is imported)."""
+    return sorted(set(_REGISTRY.get(modality, {})) | set(BUILT_IN.get(modality, {})))
+
+
+def method_entry(name: str, modality: str = "image") -> Entry:
+    """Where method ``name`` lives, its one-line summary and its capabilities, from its class
+    when it is imported and from the catalog otherwise (without importing it)."""
+    cls = _REGISTRY.get(modality, {}).get(name)
+    if cls is not None:
+        doc = (cls.__doc__ or "").strip().splitlines()
+        flags = tuple(f for f in CAPABILITIES if getattr(cls, f, False))
+        return Entry(cls.__module__, doc[0].strip() if doc else "", flags)
+    entry = BUILT_IN.get(modality, {}).get(name)
+    if entry is None:
+        raise KeyError(f"unknown method {name!r}; choose from {', '.join(method_names(modality))}")
+    return entry
 
 
 def load_plugin(spec: str) -> None:

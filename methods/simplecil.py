@@ -15,6 +15,7 @@ import torch.nn.functional as F
 
 from scenarios import Step
 
+from .feature_cache import FeatureCache
 from .pretrained import PretrainedMethod, ViTModel, class_means, features
 from .registry import register_method
 
@@ -41,4 +42,11 @@ class SimpleCIL(PretrainedMethod):
         self.prototypes = protos
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
-        return F.normalize(self.vit(x).float(), dim=1) @ F.normalize(self.prototypes, dim=1).T
+        return F.normalize(self.frozen_features(x), dim=1) @ F.normalize(self.prototypes, dim=1).T
+
+    def frozen_features(self, x: torch.Tensor) -> torch.Tensor:
+        """float32 ViT features of ``x``, of stored images (uint8) once per image: the ViT never changes."""
+        if x.dtype != torch.uint8:
+            return self.vit(x).float()
+        cache = self.__dict__.setdefault("_feature_cache", FeatureCache())
+        return cache(x, lambda xb: self.vit(xb).float())

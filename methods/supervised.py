@@ -8,7 +8,7 @@ the loss of a batch (:meth:`SupervisedMethod.loss`) or what happens after a step
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import Annotated, Callable
 
 import torch
 import torch.nn.functional as F
@@ -16,6 +16,7 @@ from torch import nn
 
 from scenarios import Batch, Step
 
+from .acceleration import OPTIMIZER_IMPLS, check_cuda_only, compiled, optimizer_options, use_tf32
 from .backbones import BACKBONES, build_backbone
 from .base import Method, StreamInfo
 from .domains import AtLeast, Interval, NonNegative, OneOf, Positive
@@ -64,6 +65,32 @@ class IncrementalClassifier(nn.Module):
         assert self.head is not None, "grow() the head before the first forward pass"
         return self.head(self.backbone(x))
 
+    def train(self, mode: bool = True) -> "IncrementalClassifier":
+        """``nn.Module.train`` over a flat list of the submodules, kept until a submodule is
+        assigned (online runs switch modes twice per sample, and the recursion costs more than
+        a small network's forward pass); the recursion when a submodule overrides ``train``."""
+        modules = self.__dict__.get("_flat_modules")
+        if modules is None:
+            modules = list(self.modules())
+            if any(type(m).train is not nn.Module.train for m in modules[1:]):
+                modules = []
+            self.__dict__["_flat_modules"] = modules
+        if not modules:
+            return super().train(mode)
+        for module in modules:
+            module.__dict__["training"] = mode
+        return self
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if isinstance(value, nn.Module):
+            self.__dict__.pop("_flat_modules", None)
+        super().__setattr__(name, value)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        state.pop("_flat_modules", None)  # rebuilt on first use
+        return state
+
 
 class SupervisedMethod(Method):
     """Train backbone and head with cross-entropy on each step's data (fine-tuning).
@@ -86,10 +113,20 @@ class SupervisedMethod(Method):
         momentum: Annotated[float, Interval(0.0, 1.0, high_open=True)] = 0.9,
         weight_decay: Annotated[float, NonNegative] = 0.0,
         probe_layer: str = "",
+        compile: bool = False,
+        cuda_graphs: bool = False,
+        optimizer_impl: Annotated[str, OneOf(*OPTIMIZER_IMPLS)] = "auto",
+        tf32: bool = True,
     ) -> None:
         """``probe_layer`` names the backbone layer whose output online runs probe (dormant
-        units, effective rank), e.g. ``net.3``; empty means the backbone's output."""
+        units, effective rank), e.g. ``net.3``; empty means the backbone's output. ``compile``,
+        ``cuda_graphs``, ``optimizer_impl`` and ``tf32`` choose how the steps run on the device
+        (:mod:`methods.acceleration`), not what they compute."""
         super().__init__(info, device)
+        check_cuda_only("cuda_graphs", cuda_graphs, device)
+        optimizer_options(optimizer_impl, optimizer, device)  # a bad name fails here, before any work
+        self.compile, self.cuda_graphs, self.optimizer_impl, self.tf32 = compile or cuda_graphs, cuda_graphs, optimizer_impl, tf32
+        use_tf32(tf32, device)
         self.backbone_name = self.resolve_backbone(backbone)
         self.model = self.build_model().to(device)
         if probe_layer and probe_layer not in dict(self.model.backbone.named_modules()):
@@ -104,7 +141,34 @@ class SupervisedMethod(Method):
 
     def make_optimizer(self) -> torch.optim.Optimizer:
         """A new optimiser over the model's trainable parameters."""
-        return make_optimizer(self.trainable_parameters(), self.optimizer_name, self.lr, self.momentum, self.weight_decay)
+        return make_optimizer(
+            self.trainable_parameters(), self.optimizer_name, self.lr, self.momentum, self.weight_decay,
+            **optimizer_options(self.optimizer_impl, self.optimizer_name, self.device),
+        )
+
+    def step_loss(self) -> Callable[[torch.Tensor, torch.Tensor, Step | Batch], torch.Tensor]:
+        """:meth:`loss` as the training loop calls it: compiled once when ``compile`` is set."""
+        if not self.compile:
+            return self.loss
+        if "_compiled_loss" not in self.__dict__:
+            self.__dict__["_compiled_loss"] = compiled(self.loss, self.cuda_graphs)
+        return self.__dict__["_compiled_loss"]
+
+    def forward_model(self, x: torch.Tensor) -> torch.Tensor:
+        """The model's forward pass in predictions: compiled when ``compile`` is set (again when
+        the model object is replaced)."""
+        if not self.compile:
+            return self.model(x)
+        cached = self.__dict__.get("_compiled_model")
+        if cached is None or cached[0] is not self.model:
+            cached = self.__dict__["_compiled_model"] = (self.model, compiled(self.model, self.cuda_graphs))
+        return cached[1](x)
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        for name in ("_compiled_loss", "_compiled_model"):  # compiled code is rebuilt, not stored
+            state.pop(name, None)
+        return state
 
     def resolve_backbone(self, backbone: str) -> str:
         """The network name that ``backbone="auto"`` stands for: the preset's default."""
@@ -125,12 +189,13 @@ class SupervisedMethod(Method):
         optimizer = self.make_optimizer()
         schedule = self.lr_schedule(optimizer)
         num_batches = math.ceil(len(y) / self.batch_size)
+        step_loss = self.step_loss()
         self.model.train()
         for epoch in progress(range(self.epochs), f"step {step.index} epochs"):
             losses = FiniteLosses(self.device)
             for xb, yb in progress(batches(x, y, self.batch_size, self.device), "batches", num_batches):
                 with self.autocast():
-                    loss = losses.add(self.loss(xb, yb, step))
+                    loss = losses.add(step_loss(xb, yb, step))
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 self.before_update()
@@ -147,9 +212,10 @@ class SupervisedMethod(Method):
                     if p in old.state:
                         self.online_optimizer.state[p] = old.state[p]
         self.model.train()
+        step_loss = self.step_loss()
         for _ in range(batch.updates):
             with self.autocast():
-                loss = self.loss(batch.x, batch.y, batch)
+                loss = step_loss(batch.x, batch.y, batch)
             self.online_optimizer.zero_grad(set_to_none=True)
             loss.backward()
             self.before_update()
@@ -184,7 +250,7 @@ class SupervisedMethod(Method):
 
     def predict(self, x: torch.Tensor) -> torch.Tensor:
         self.model.eval()
-        return self.model(x)
+        return self.forward_model(x)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The output of the layer probed in online runs: ``probe_layer``, or the backbone's

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 import torch
 from tqdm.auto import tqdm
 
 from .base import Diverged
+from .data_feed import feed
 from .upgd_optimizer import UPGD
 
 T = TypeVar("T")
@@ -18,6 +19,8 @@ def batches(
     x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, shuffle: bool = True
 ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
     """Mini-batches of ``(x, y)`` moved to ``device``; shuffled with the global torch RNG.
+    On CUDA the data is fed by :func:`methods.data_feed.feed` (kept on the device when it fits,
+    else gathered ahead into pinned memory).
 
     In a data-parallel run (several processes under ``torchrun``, see ``benchmarks/distributed.py``)
     a shuffled pass is a training pass: every process takes rank 0's permutation and its own
@@ -27,11 +30,13 @@ def batches(
     rank, world = _data_parallel_rank() if shuffle else (0, 1)
     if world > 1:
         order = _from_rank_0(order, device)
-    for start in range(0, len(y), batch_size):
-        idx = order[start : start + batch_size]
-        if world > 1 and len(idx) >= world:
-            idx = idx.tensor_split(world)[rank]
-        yield x[idx].to(device, non_blocking=True), y[idx].to(device, non_blocking=True)
+
+    def indices() -> Iterator[torch.Tensor]:
+        for start in range(0, len(y), batch_size):
+            idx = order[start : start + batch_size]
+            yield idx.tensor_split(world)[rank] if world > 1 and len(idx) >= world else idx
+
+    yield from feed(x, y, indices(), device)
 
 
 def _data_parallel_rank() -> tuple[int, int]:
@@ -59,22 +64,22 @@ def make_optimizer(
     lr: float,
     momentum: float = 0.9,
     weight_decay: float = 0.0,
-    **upgd_options: float,
+    **options: Any,
 ) -> torch.optim.Optimizer:
     """``sgd`` (with momentum), ``adam``, ``adamw``, ``upgd`` or ``upgd-nonprotecting`` over ``params``.
 
-    ``upgd_options`` (``beta_utility``, ``sigma``) go to :class:`UPGD` only; without them it
-    uses its defaults.
+    ``options`` go to the optimiser: ``foreach``/``fused`` to torch's (see
+    :func:`methods.acceleration.optimizer_options`), ``beta_utility``/``sigma`` to :class:`UPGD`.
     """
     params = [p for p in params if p.requires_grad]
     if name == "sgd":
-        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay)
+        return torch.optim.SGD(params, lr=lr, momentum=momentum, weight_decay=weight_decay, **options)
     if name == "adam":
-        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.Adam(params, lr=lr, weight_decay=weight_decay, **options)
     if name == "adamw":
-        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+        return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, **options)
     if name in ("upgd", "upgd-nonprotecting"):
-        return UPGD(params, lr=lr, weight_decay=weight_decay, protect=name == "upgd", **upgd_options)
+        return UPGD(params, lr=lr, weight_decay=weight_decay, protect=name == "upgd", **options)
     raise ValueError(f"unknown optimizer {name!r}; choose from {', '.join(OPTIMIZERS)}")
 
 

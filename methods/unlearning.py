@@ -33,31 +33,47 @@ from .unlearning_losses import gradient_ascent_loss, npo_loss
 
 class UnlearningMethod(SupervisedMethod):
     """Joint supervised learning over everything learned and kept; ``forget`` = ``unlearn`` +
-    dropping the forgotten samples from memory."""
+    dropping the forgotten samples from memory.
+
+    The memory is the learned steps' own tensors (never copied) with a mask of the samples
+    still kept, so a checkpoint names them in the stream instead of storing every image
+    (:mod:`benchmarks.checkpoints`); :attr:`memory_x`, :attr:`memory_y` and :attr:`memory_ids`
+    are the kept samples in the order they were learned."""
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self.memory_x: torch.Tensor | None = None
-        self.memory_y: torch.Tensor | None = None
-        self.memory_ids: torch.Tensor | None = None
+        self.memory: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]] = []  # (x, y, ids, kept)
+
+    def _kept(self, position: int) -> torch.Tensor | None:
+        tensors = [chunk[position][chunk[3]] if chunk[3] is not None else chunk[position] for chunk in self.memory]
+        return torch.cat(tensors) if tensors else None
+
+    @property
+    def memory_x(self) -> torch.Tensor | None:
+        return self._kept(0)
+
+    @property
+    def memory_y(self) -> torch.Tensor | None:
+        return self._kept(1)
+
+    @property
+    def memory_ids(self) -> torch.Tensor | None:
+        return self._kept(2)
 
     def training_data(self, step: Step) -> tuple[torch.Tensor, torch.Tensor]:
         ids = step.sample_ids if step.sample_ids is not None else torch.full((len(step.y),), -1, dtype=torch.int64)
-        if self.memory_x is None:
-            self.memory_x, self.memory_y, self.memory_ids = step.x, step.y, ids
-        else:
-            self.memory_x = torch.cat([self.memory_x, step.x])
-            self.memory_y = torch.cat([self.memory_y, step.y])
-            self.memory_ids = torch.cat([self.memory_ids, ids])
+        self.memory.append((step.x, step.y, ids, None))
         return self.memory_x, self.memory_y
 
     def forget(self, step: Step) -> None:
         if self.needs_retain and (step.retain_x is None or step.retain_y is None):
             raise MethodError(f"{self.name} needs the retain set, and the forget step has none")
         self.unlearn(step)
-        if self.memory_ids is not None and step.sample_ids is not None:
-            keep = ~torch.isin(self.memory_ids, step.sample_ids)
-            self.memory_x, self.memory_y, self.memory_ids = self.memory_x[keep], self.memory_y[keep], self.memory_ids[keep]
+        if step.sample_ids is not None:
+            self.memory = [
+                (x, y, ids, (kept if kept is not None else torch.ones(len(ids), dtype=torch.bool)) & ~torch.isin(ids, step.sample_ids))
+                for x, y, ids, kept in self.memory
+            ]
 
     def unlearn(self, step: Step) -> None:
         """Change the model so that it no longer reflects ``step.x``/``step.y``."""

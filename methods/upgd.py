@@ -14,6 +14,7 @@ from typing import Annotated
 
 import torch
 
+from .acceleration import optimizer_options
 from .base import StreamInfo
 from .domains import Interval, NonNegative
 from .registry import register_method
@@ -45,5 +46,8 @@ class UPGDMethod(SupervisedMethod):
         self.beta_utility, self.sigma = beta_utility, sigma
 
     def make_optimizer(self) -> torch.optim.Optimizer:
-        options = {"beta_utility": self.beta_utility, "sigma": self.sigma} if self.optimizer_name.startswith("upgd") else {}
+        if self.optimizer_name.startswith("upgd"):
+            options = {"beta_utility": self.beta_utility, "sigma": self.sigma}
+        else:
+            options = optimizer_options(self.optimizer_impl, self.optimizer_name, self.device)
         return make_optimizer(self.model.parameters(), self.optimizer_name, self.lr, self.momentum, self.weight_decay, **options)

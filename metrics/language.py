@@ -13,7 +13,6 @@ import functools
 from typing import Mapping, Sequence
 
 import numpy as np
-from scipy.stats import hmean
 
 from .errors import MetricInputError
 from .records import SUMMARIES
@@ -93,6 +92,8 @@ def model_utility(values: Sequence[float]) -> float:
         raise ValueError("model utility needs at least one number")
     if (values <= 0).any():
         return 0.0
+    from scipy.stats import hmean  # scipy.stats takes 0.7 s to import: only where it is used
+
     return float(hmean(values))
 
 

@@ -4,7 +4,6 @@ methods that cannot run few-shot sessions, and the few-shot summary."""
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch

@@ -33,6 +33,66 @@ def test_unknown_method_names_the_choices():
         get_method("nope")
 
 
+def test_the_catalog_lists_every_builtin_as_its_class_describes_itself():
+    import importlib
+    import pkgutil
+
+    import methods
+    from methods.catalog import BUILT_IN
+    from methods.registry import _REGISTRY, method_entry
+
+    for info in pkgutil.walk_packages(methods.__path__, "methods."):
+        importlib.import_module(info.name)  # every module of the package, listed or not
+    for modality, registered in _REGISTRY.items():
+        built_in = {name for name, cls in registered.items() if cls.__module__.startswith("methods.") and ":" not in name}
+        assert built_in == set(BUILT_IN[modality]), f"{modality}: catalog and registered built-ins differ"
+        for name in built_in:
+            assert method_entry(name, modality) == BUILT_IN[modality][name], f"{modality} {name}: the catalog entry is stale"
+
+
+def test_a_method_module_is_imported_when_the_method_is_first_asked_for(tmp_path):
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, benchmarks.run\n"
+        "heavy = ('timm', 'torchvision', 'sklearn.cluster', 'transformers', 'scipy.stats', 'methods.ease', 'methods.lora')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "from methods import get_method\n"
+        "get_method('finetune')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "get_method('lora')\n"
+        "print('methods.lora' in sys.modules, 'timm' in sys.modules, 'sklearn.cluster' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=tmp_path).stdout.splitlines()
+    assert out == ["[]", "[]", "True False False"]  # timm comes with the first ViT built, scikit-learn with k-means
+
+
+def test_a_family_of_prefixed_names_loads_its_module_on_demand(tmp_path, monkeypatch):
+    import sys
+
+    from methods.catalog import FAMILIES, Family
+    from methods.registry import _REGISTRY
+
+    (tmp_path / "club_test_family.py").write_text(
+        "from methods import Method, register_method\n"
+        "@register_method('fam:one')\n"
+        "class One(Method):\n"
+        "    'The first member.'\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setitem(FAMILIES, "fam", Family("club_test_family"))
+    try:
+        assert "fam:one" not in method_names() and "club_test_family" not in sys.modules
+        assert get_method("fam:one").__name__ == "One"
+        assert "fam:one" in method_names()
+        with pytest.raises(KeyError, match="unknown method 'fam:two'"):
+            get_method("fam:two")
+    finally:
+        _REGISTRY["image"].pop("fam:one", None)
+        sys.modules.pop("club_test_family", None)
+
+
 def test_hyperparameters_collect_along_the_class_hierarchy():
     hp = get_method("er").hyperparameters()
     assert hp["buffer_size"] == 200 and hp["lr"] == 0.05 and hp["backbone"] == "auto"

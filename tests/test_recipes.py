@@ -22,6 +22,7 @@ CIFAR10 = PRESETS["cifar10-b0inc2"]
 DIGITS = PRESETS["digits-cil"]
 FORGETTING = [p for p in PRESETS.values() if p.real and PROTOCOL_CAPABILITIES.get(p.protocol) == "forgets" and PROTOCOL_MODALITY[p.protocol] == "image"]
 CLASS_INCREMENTAL = [p for p in PRESETS.values() if p.real and p.protocol == "class_incremental"]
+DEVICE_OPTIONS = {"compile", "cuda_graphs", "optimizer_impl", "tf32", "backbone_dtype"}  # methods/acceleration.py
 TOFU = [p for p in PRESETS.values() if p.real and PROTOCOL_MODALITY[p.protocol] == "text"]
 UNLEARNING = [
     n for n in method_names("image") if issubclass(get_method(n), UnlearningMethod) and get_method(n).__module__ == "methods.unlearning"
@@ -246,7 +247,7 @@ def test_lora_recipes_are_flagged_and_refuse_partial_forgetting():
             continue
         recipe = resolve_recipe("lora", lora, preset, {})
         assert recipe.flag == "club" and recipe.values["peft"] == "lora", preset.name
-        assert {k for k, origin in recipe.origins.items() if "inert" in origin} == {"probe_layer", "momentum", "length", "prefix_layers"}
+        assert {k for k, origin in recipe.origins.items() if "inert" in origin} == {"probe_layer", "momentum", "length", "prefix_layers", *DEVICE_OPTIONS}
         assert {k for k, origin in recipe.origins.items() if "source" in origin} == {"centroids_per_task"}
     assert decided == 17  # 9 class-incremental, 3 few-shot, 5 forgetting presets
 

@@ -76,3 +76,14 @@ def test_b50_inc10_on_synthetic(tmp_path):
 def test_presets_cover_the_named_protocols():
     for name in ["digits-cil", "cifar100-b0inc10", "cifar100-b50inc10", "synthetic-cil"]:
         assert name in PRESETS
+
+
+def test_digits_are_read_as_scikit_learn_loads_them():
+    import numpy as np
+    from sklearn.datasets import load_digits
+
+    from scenarios.data.digits import digits_arrays
+
+    pixels, labels = digits_arrays()
+    reference = load_digits()
+    assert np.array_equal(pixels, reference.images) and np.array_equal(labels, reference.target)

@@ -56,7 +56,7 @@ def _accuracy(method, x, y):
 def _unlearned(name, trained, info, stream, **hparams):
     method = get_method(name)(info, CPU, **hparams)
     method.model = copy.deepcopy(trained.model)
-    method.memory_x, method.memory_y, method.memory_ids = trained.memory_x, trained.memory_y, trained.memory_ids
+    method.memory = list(trained.memory)
     torch.manual_seed(1)
     method.forget(stream.steps[1])
     return method

@@ -1,9 +1,12 @@
-"""Feature extractors. Each takes uint8 (or float in [0, 1]) images and exposes ``out_dim``."""
+"""Feature extractors. Each takes uint8 (or float in [0, 1]) images and exposes ``out_dim``.
+
+The ViTs (:mod:`methods.backbones.vit`) need timm, imported when a ViT is first built or
+``PEFTViT``, ``WeightsUnavailable`` or ``build_vit`` is first read from this package."""
 
 from __future__ import annotations
 
 from functools import partial
-from typing import Callable
+from typing import Any, Callable
 
 from torch import nn
 
@@ -11,7 +14,14 @@ from .lenet import LeNet
 from .mlp import MLP
 from .resnet import ResNet18
 from .small_cnn import SmallCNN
-from .vit import VIT_NAMES, PEFTViT, WeightsUnavailable, build_vit
+from .vit_names import VIT_NAMES
+
+
+def _build_vit(name: str, input_shape: tuple[int, int, int]) -> nn.Module:
+    from .vit import build_vit
+
+    return build_vit(name, input_shape)
+
 
 BACKBONES: dict[str, Callable[[tuple[int, int, int]], nn.Module]] = {
     "mlp": MLP,
@@ -19,7 +29,7 @@ BACKBONES: dict[str, Callable[[tuple[int, int, int]], nn.Module]] = {
     "lenet": LeNet,
     "small_cnn": SmallCNN,
     "resnet18": ResNet18,
-    **{name: partial(build_vit, name) for name in VIT_NAMES},
+    **{name: partial(_build_vit, name) for name in VIT_NAMES},
 }
 
 
@@ -28,6 +38,18 @@ def build_backbone(name: str, input_shape: tuple[int, int, int]) -> nn.Module:
     if name not in BACKBONES:
         raise ValueError(f"unknown backbone {name!r}; choose from {', '.join(sorted(BACKBONES))}")
     return BACKBONES[name](input_shape)
+
+
+_FROM_VIT = ("PEFTViT", "WeightsUnavailable", "build_vit")
+
+
+def __getattr__(name: str) -> Any:
+    """The timm-backed names, imported on first use (PEP 562)."""
+    if name in _FROM_VIT:
+        from . import vit
+
+        return getattr(vit, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 __all__ = [

@@ -35,25 +35,24 @@ of timm's minute of retries) :class:`WeightsUnavailable` says so in one line; wi
 
 from __future__ import annotations
 
+import hashlib
 import os
 import socket
+from dataclasses import dataclass
 
-import timm
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
-from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from ..base import MethodError
 from .vit_input import PIPELINES, club_view, evaluation_view, training_view, unit_range
+from .vit_names import TIMM_TAGS, TINY, VIT_NAMES
 
-TIMM_TAGS = {
-    "vit_base_patch16_224": "vit_base_patch16_224.augreg_in21k_ft_in1k",
-    "vit_base_patch16_224_in21k": "vit_base_patch16_224.augreg_in21k",
-    "vit_base_patch16_224_orig_in21k": "vit_base_patch16_224.orig_in21k",
-}
-TINY = "vit_tiny_club"
-VIT_NAMES = (*TIMM_TAGS, TINY)
+if TYPE_CHECKING:  # timm (and the torchvision it imports) is imported when a ViT is built
+    from timm.models.vision_transformer import VisionTransformer
+
 TINY_CONFIG = {"embed_dim": 64, "depth": 3, "num_heads": 4, "mlp_ratio": 2.0}
 
 
@@ -80,6 +79,35 @@ class PEFTViT(nn.Module):
         self.num_prefix_tokens = vit.num_prefix_tokens
         self.img_size = tuple(vit.patch_embed.img_size)
         self.in_chans = vit.patch_embed.proj.in_channels
+
+    def seal(self) -> None:
+        """Record that this ViT is final (frozen, on its device, in its dtype): while its weights
+        stay as they are now, :meth:`frozen_reference` describes it by the recipe it was built
+        from and the SHA-256 of its weights, and checkpoints store that instead of the weights."""
+        self.__dict__["_sealed"] = (self._state_key(), weights_sha256(self))
+
+    def frozen_reference(self) -> "FrozenViT | None":
+        """How to rebuild this ViT exactly (:class:`FrozenViT`), or ``None`` when it was not built
+        by :func:`build_vit` and sealed, is trained, or its weights changed since it was sealed."""
+        sealed, recipe = self.__dict__.get("_sealed"), self.__dict__.get("recipe")
+        if sealed is None or recipe is None or any(p.requires_grad for p in self.parameters()):
+            return None
+        key, digest = sealed
+        if self._state_key() != key:  # moved or written in place since: equal only if the values are
+            if weights_sha256(self) != digest:
+                return None
+            self.__dict__["_sealed"] = (self._state_key(), digest)
+        dtype = str(next(self.parameters()).dtype).removeprefix("torch.")
+        return FrozenViT(*recipe, init_rng=self.init_rng, dtype=dtype, training=self.training, sha256=digest)
+
+    def _state_key(self) -> tuple:
+        """Where each weight lives and how often it was written in place (cheap to compare)."""
+        return tuple((t.data_ptr(), t._version) for t in (*self.parameters(), *self.buffers()))
+
+    @property
+    def augments(self) -> bool:
+        """Whether :meth:`prepare` draws a random view (training mode, ``reference`` pipeline)."""
+        return self.training and self.pipeline != "club"
 
     def prepare(self, x: torch.Tensor) -> torch.Tensor:
         """uint8 images → float network input of the ViT's channel count and size, through the
@@ -149,7 +177,19 @@ def _attention(attn: nn.Module, x: torch.Tensor, prefix, lora) -> torch.Tensor:
 
 def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = True, pipeline: str = "club") -> PEFTViT:
     """The ViT called ``name`` (one of :data:`VIT_NAMES`) for images of shape C×H×W, fed by
-    input pipeline ``pipeline``."""
+    input pipeline ``pipeline``. It remembers how it was built (``recipe``, and the CPU
+    generator's state its weights were initialised from), so that :meth:`PEFTViT.seal` can
+    describe it by that recipe instead of by its weights."""
+    init_rng = torch.get_rng_state()
+    vit = _build_vit(name, input_shape, pretrained, pipeline)
+    vit.recipe = (name, tuple(input_shape), pretrained, pipeline)
+    vit.init_rng = init_rng
+    return vit
+
+
+def _build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool, pipeline: str) -> PEFTViT:
+    import timm
+
     if name == TINY:
         return _tiny_vit(input_shape, pipeline)
     if name not in TIMM_TAGS:
@@ -167,6 +207,8 @@ def build_vit(name: str, input_shape: tuple[int, int, int], pretrained: bool = T
 
 def _check_downloadable(tag: str) -> None:
     """Fail fast when ``tag`` is not cached and the hub cannot be reached."""
+    import timm
+
     hub_id = timm.models.get_pretrained_cfg(tag).hf_hub_id
     try:
         from huggingface_hub import try_to_load_from_cache
@@ -194,6 +236,53 @@ def _reachable(host: str, timeout: float = 3.0) -> bool:
 
 
 def _tiny_vit(input_shape: tuple[int, int, int], pipeline: str) -> PEFTViT:
+    from timm.models.vision_transformer import VisionTransformer
+
     c, h, _ = input_shape
     vit = VisionTransformer(img_size=h, patch_size=max(1, h // 2), in_chans=c, num_classes=0, **TINY_CONFIG)
     return PEFTViT(vit, f"{TINY}:random-init", pipeline)
+
+
+def weights_sha256(module: nn.Module) -> str:
+    """SHA-256 of a module's state: every parameter and buffer, by name, dtype, shape and bytes."""
+    digest = hashlib.sha256()
+    for name, tensor in module.state_dict().items():
+        flat = tensor.detach().to("cpu").contiguous().reshape(-1)
+        digest.update(f"{name}:{flat.dtype}:{tuple(tensor.shape)};".encode())
+        digest.update(flat.view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class FrozenViT:
+    """A sealed frozen ViT described by how to rebuild it: :func:`build_vit`'s arguments, the CPU
+    generator state its weights were initialised from (random-init weights are drawn from it;
+    pre-trained ones come from the weights file), its dtype and mode, and the SHA-256 its weights
+    must have (:func:`weights_sha256`)."""
+
+    name: str
+    input_shape: tuple[int, int, int]
+    pretrained: bool
+    pipeline: str
+    init_rng: torch.Tensor
+    dtype: str
+    training: bool
+    sha256: str
+
+    def rebuild(self, device: torch.device) -> PEFTViT:
+        """The same ViT on ``device``, built again and checked against :attr:`sha256`; the global
+        RNG is left as it was."""
+        state = torch.get_rng_state()
+        try:
+            torch.set_rng_state(self.init_rng)
+            vit = build_vit(self.name, self.input_shape, self.pretrained, self.pipeline)
+        finally:
+            torch.set_rng_state(state)
+        vit = vit.requires_grad_(False).to(device=device, dtype=getattr(torch, self.dtype)).train(self.training)
+        if weights_sha256(vit) != self.sha256:
+            raise MethodError(
+                f"the frozen backbone {vit.weights} built again for this checkpoint differs from the one it was saved "
+                f"with (SHA-256 {self.sha256[:12]}…): its weights file or timm changed since the run started"
+            )
+        vit.seal()
+        return vit

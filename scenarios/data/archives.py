@@ -13,9 +13,8 @@ import importlib.util
 from dataclasses import dataclass
 from pathlib import Path
 
-from torchvision.datasets.utils import check_integrity, download_file_from_google_drive, download_url, extract_archive
-
 from . import DatasetUnavailable
+from .downloads import check_integrity, download_file_from_google_drive, download_url, extract_archive
 
 
 @dataclass(frozen=True)

@@ -16,9 +16,9 @@ from typing import Any
 
 import numpy as np
 import torch
-from torchvision.datasets.utils import download_and_extract_archive
 
 from . import DatasetUnavailable, ImageDataset, data_source
+from .downloads import download_and_extract_archive
 
 _HOME_PAGE = "https://www.cs.toronto.edu/~kriz/cifar.html"
 _URL_BASE = "https://www.cs.toronto.edu/~kriz/"
