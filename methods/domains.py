@@ -15,21 +15,24 @@ from __future__ import annotations
 
 import math
 import typing
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable
 
 
-class Domain:
+class Domain(ABC):
     """A set of allowed values; ``problem(value)`` says why a value is outside it, or ``None``."""
 
+    @abstractmethod
     def problem(self, value: Any) -> str | None:
-        raise NotImplementedError
+        """Why ``value`` is outside the domain, or ``None`` when it is inside."""
 
     def __repr__(self) -> str:
         return self.describe()
 
+    @abstractmethod
     def describe(self) -> str:
-        raise NotImplementedError
+        """The domain in words, e.g. ``"> 0"``."""
 
 
 def _number(value: Any) -> bool:
