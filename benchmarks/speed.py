@@ -57,8 +57,9 @@ from scenarios import DatasetUnavailable, Preset, Stream, build_scenario
 
 from .checkpoints import checkpoint_bytes
 from .errors import EnvironmentFailure, UsageError
+from .files import write_json
 from .logs import RunLog
-from .rng import rng_state, seed_everything
+from .rng import rng_state, seed_everything, set_rng_state
 from .run import config_fingerprint, new_config, one_line, parse_args as run_args, prepare
 from .runner import EVAL_BATCH, RunState, _peak_memory, run_steps
 from .threads import use_threads
@@ -287,8 +288,6 @@ def bare_throughput(method: Any, network: nn.Module, shape: tuple[int, ...], bat
         return out
     finally:
         network.train(was_training)
-        from .rng import set_rng_state
-
         set_rng_state(state)
 
 
@@ -495,7 +494,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(table(report))
     if args.json is not None:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        write_json(args.json, report)
     return 0
 
 

@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
+from .files import write_json
+
 CURRENT = Path(__file__).resolve().parent.parent
 ONLINE = {
     "digits-online-cil (batch 1)": ["--scenario", "digits-online-cil", "--set", "scenario.batch_size=1"],
@@ -193,7 +195,7 @@ def main(argv: list[str] | None = None) -> int:
             add(f"checkpoint {method}", result, _line(f"ViT-B {method} checkpoint", command, result, "checkpoint_bytes", "B"))
     print("\n" + "\n".join(rows))
     if args.json:
-        args.json.write_text(json.dumps(report, indent=1) + "\n")
+        write_json(args.json, report)
     return 0
 
 

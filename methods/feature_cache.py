@@ -73,8 +73,6 @@ class FeatureCache:
         """Forget every output (the network changed)."""
         self.__init__()
 
-    keys = staticmethod(content_keys)
-
     def __call__(
         self, x: torch.Tensor, compute: Callable[[torch.Tensor], torch.Tensor], keys: list[tuple[int, ...]] | None = None
     ) -> torch.Tensor:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from methods import StreamInfo, get_method
 from methods.ease import prototype_complement
-from methods.feature_cache import FeatureCache
+from methods.feature_cache import FeatureCache, content_keys
 from scenarios import PRESETS, build_scenario
 
 DIGITS = StreamInfo(input_shape=(1, 8, 8), num_classes=10, num_steps=5, backbone="mlp")
@@ -37,7 +37,7 @@ def test_feature_cache_computes_each_image_once_and_returns_its_own_row():
     assert torch.equal(first, network(images[:25])) and torch.equal(again, network(images[10:40]))
     changed = images[:1].clone()
     changed[0, 2, 7, 7] ^= 1  # one bit of one pixel: another image
-    assert cache.keys(changed) != cache.keys(images[:1])
+    assert content_keys(changed) != content_keys(images[:1])
     assert len(pickle.loads(pickle.dumps(cache))) == 0 < len(cache)  # checkpoints hold an empty cache
 
 
