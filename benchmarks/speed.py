@@ -18,7 +18,9 @@ head (at the method's batch, and at the best batch up to ``--max-batch``), on th
 and precision. A frozen ViT is measured training prompt tokens through all its blocks (the pass
 of prompt and adapter tuning; as many as the method prepends, ``prompt_tokens``, at least one),
 another frozen network with its input requiring a gradient. Online streams set the batch. The **whole run** ratio is the images trained per
-second of the whole run over the bare forward-and-backward throughput. Peak memory, the size
+second of the whole run over the bare forward-and-backward throughput. The **floor** is the
+time the run's own passes would take at the bare rates (:func:`floor`): the whole-run ratio the
+method's passes allow at those rates, and how close this run came to it. Peak memory, the size
 of the last checkpoint, and the time the full protocol would take (phases scaled from a run on
 ``--fraction`` of the data and ``--epochs`` epochs) close the report. ``--json FILE`` writes it
 all as JSON.
@@ -431,7 +433,28 @@ def run_with_clocks(method: Any, stream: Stream, plan: Any, hparams: dict, folde
             "ratio": trained / whole / bare["train_images_per_second"],
             "ratio_after_start_up": trained / total / bare["train_images_per_second"],
         }
+        report["floor"] = floor(trained, passes_by_phase, bare, total)
     return report
+
+
+def floor(trained: int, passes: dict[str, int], bare: dict[str, Any], seconds_after_start_up: float) -> dict[str, Any]:
+    """The least time the run's own passes take at the bare backbone's rates: each trained image
+    at the bare forward-and-backward rate (at the method's batch), every other counted pass
+    (queries, prototypes, teachers, evaluation) at the bare forward rate at the evaluation batch.
+
+    ``whole_run_ratio`` (trained images per second of the floor over bare training) is the
+    whole-run ratio the method's passes allow, start-up excluded, when each runs at the bare
+    rate of its kind; ``pace`` is the floor's seconds over the run's (start-up excluded): 1 is a
+    run with no cost beyond its passes. A method whose own pass is cheaper than the bare one of
+    its kind (an adapter step next to prompt tuning through every block) can exceed 1."""
+    forward_only = sum(passes.values()) - min(trained, passes.get("training steps", 0))
+    seconds = trained / bare["train_images_per_second"] + forward_only / bare["forward_images_per_second_at_eval_batch"]
+    return {
+        "seconds": seconds,
+        "forward_only_passes": forward_only,
+        "whole_run_ratio": trained / seconds / bare["train_images_per_second"],
+        "pace": seconds / seconds_after_start_up if seconds_after_start_up else None,
+    }
 
 
 def project(report: dict[str, Any], fraction: float) -> dict[str, Any]:
@@ -470,6 +493,12 @@ def table(report: dict[str, Any]) -> str:
     if "whole_run" in report:
         w = report["whole_run"]
         lines.append(f"whole run: {w['trained_images_per_second']:.0f} trained img/s = {w['ratio']:.2f} of bare training ({w['ratio_after_start_up']:.2f} after start-up)")
+        f = report["floor"]
+        lines.append(
+            f"floor: this run's passes at the bare rates take {f['seconds']:.2f} s (trained images at bare forward+backward, "
+            f"{f['forward_only_passes']} other passes at bare forward): whole run at most {f['whole_run_ratio']:.2f} of bare training; "
+            f"this run went at {f['pace']:.2f} of the floor's pace after start-up"
+        )
     lines.append(
         f"learning {report['learning_seconds']:.2f} s, evaluation {report['phases']['evaluation']['seconds']:.2f} s "
         f"({report['phases']['evaluation']['seconds'] / max(report['learning_seconds'], 1e-9):.2f}× learning); "

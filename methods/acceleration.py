@@ -9,8 +9,11 @@ as inert (they cannot change what a method learns, only the floating-point round
 - ``cuda_graphs`` (default off, CUDA only; refused on the CPU): the compiled steps replay CUDA
   graphs (``mode="reduce-overhead"``, static shapes): one graph per batch shape, which removes
   the launch cost that bounds small-batch steps.
-- ``optimizer_impl``: ``auto`` (fused kernels on CUDA for SGD, Adam and AdamW; torch's default
-  elsewhere), ``for-loop``, ``foreach`` or ``fused``; UPGD has one implementation.
+- ``optimizer_impl``: ``auto`` (fused kernels on CUDA for SGD, Adam and AdamW; on the CPU the
+  ``foreach`` Adam and AdamW, whose updates equal the for-loop's bit for bit (a test checks it)
+  with one call per operation instead of one per parameter, and torch's default for SGD, whose
+  ``foreach`` form rounds differently), ``for-loop``, ``foreach`` or ``fused``; UPGD has one
+  implementation.
 - ``tf32`` (default on): float32 matrix products and convolutions on CUDA use TensorFloat-32
   (a process-wide torch setting; no effect on the CPU). Parts that need full float32 precision
   (InfLoRA's input covariances) switch it off around themselves with :func:`full_precision`.
@@ -38,7 +41,9 @@ def optimizer_options(implementation: str, optimizer: str, device: torch.device)
     if optimizer not in FUSABLE:
         return {}
     if implementation == "auto":
-        return {"fused": True} if device.type == "cuda" else {}
+        if device.type == "cuda":
+            return {"fused": True}
+        return {"foreach": True} if optimizer in ("adam", "adamw") else {}
     return {"for-loop": {"foreach": False}, "foreach": {"foreach": True}, "fused": {"fused": True}}[implementation]
 
 

@@ -40,7 +40,7 @@ from .backbones.peft import PEFT_KINDS, PEFTPool
 from .base import StreamInfo
 from .domains import AtLeast, NonNegative, OneOf
 from .feature_cache import FeatureCache
-from .pretrained import PretrainedMethod, ViTModel, check_peft
+from .pretrained import PretrainedMethod, ViTModel, check_peft, features
 from .registry import register_method
 
 
@@ -113,14 +113,12 @@ class L2P(PretrainedMethod):
         sample while training, as the reference feeds one augmented batch to both). The query
         comes from the frozen ViT alone, so when the view does not change from pass to pass (no
         augmentation: evaluation, or ``input_pipeline=club``) each image's query is computed once
-        and kept in :attr:`query_cache`."""
+        and kept in :attr:`query_cache` (a step's training images in large batches when it
+        starts, see :meth:`learn`)."""
         model = self.model
         view = model.vit.prepare(x)
         with torch.no_grad():
-            if x.dtype == torch.uint8 and not model.vit.augments:
-                query = self.query_cache(x, lambda xb: model.vit(model.vit.prepare(xb)).float())
-            else:
-                query = model.vit(view)
+            query = self.query_cache(x, self.query) if x.dtype == torch.uint8 and not model.vit.augments else model.vit(view)
         sim = F.normalize(query.float(), dim=1) @ F.normalize(model.keys, dim=1).T
         idx = select_entries(sim.detach(), self.top_k, self.batchwise_prompt)
         tokens = model.vit.forward_tokens(view, **model.pool.hooks(idx))
@@ -137,6 +135,10 @@ class L2P(PretrainedMethod):
         """Tokens the selected prompts add to every sequence (0 for the in-block PEFT kinds)."""
         return self.top_k * self.length if self.peft == "prompt" else 0
 
+    def query(self, x: torch.Tensor) -> torch.Tensor:
+        """The frozen ViT's float32 [CLS] feature of stored images ``x`` (uint8), without prompts."""
+        return self.model.vit(self.model.vit.prepare(x)).float()
+
     @property
     def query_cache(self) -> FeatureCache:
         """Frozen-ViT queries of the images seen without augmentation, by content."""
@@ -145,6 +147,9 @@ class L2P(PretrainedMethod):
     def learn(self, step: Step) -> None:
         self.current = list(step.classes)
         self.trained = [p for p in self.model.parameters() if p.requires_grad]  # once per task, not per batch
+        self.model.train()
+        if step.x.dtype == torch.uint8 and not self.model.vit.augments:  # the step's queries, in large batches up front
+            features(lambda xb: self.query_cache(xb, self.query), step.x, self.device, self)
         try:
             super().learn(step)
         finally:

@@ -9,6 +9,7 @@ import torch
 
 from benchmarks.run import main
 from methods import StreamInfo, get_method
+from methods.acceleration import optimizer_options
 from scenarios import PRESETS, build_scenario
 
 DIGITS = StreamInfo(input_shape=(1, 8, 8), num_classes=10, num_steps=5, backbone="mlp")
@@ -36,6 +37,13 @@ def test_every_optimizer_implementation_predicts_like_the_default(digits, optimi
     other = _predictions("finetune", digits, epochs=3, optimizer=optimizer, optimizer_impl=implementation)
     assert torch.equal(plain.argmax(1), other.argmax(1))
     assert torch.allclose(plain, other, atol=1e-4)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adamw"])
+def test_the_cpu_default_adam_updates_like_the_for_loop_bit_for_bit(digits, optimizer):
+    assert optimizer_options("auto", optimizer, CPU) == {"foreach": True}
+    auto = _predictions("finetune", digits, epochs=3, optimizer=optimizer, weight_decay=5e-4)
+    assert torch.equal(auto, _predictions("finetune", digits, epochs=3, optimizer=optimizer, weight_decay=5e-4, optimizer_impl="for-loop"))
 
 
 def test_tf32_is_a_no_op_on_the_cpu(digits):

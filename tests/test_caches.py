@@ -1,6 +1,7 @@
 """Caches that must never change a result: every method gives the same predictions with and
 without them, and each frozen network sees an image once."""
 
+import math
 import pickle
 
 import pytest
@@ -81,6 +82,16 @@ def test_predictions_are_the_same_with_and_without_the_caches(name, settings, di
     for a, b in zip(cached, plain):
         assert torch.equal(a.argmax(1), b.argmax(1))
         assert torch.allclose(a, b, atol=1e-5)
+
+
+def test_l2p_computes_a_steps_queries_once_in_large_batches_before_training(digits):
+    torch.manual_seed(0)
+    method = get_method("l2p")(DIGITS, CPU, epochs=2)
+    sizes, query = [], method.query
+    method.query = lambda x: sizes.append(len(x)) or query(x)
+    step = digits.steps[0]
+    method.learn(step)
+    assert sum(sizes) == len(set(content_keys(step.x))) and len(sizes) == math.ceil(len(step.y) / 256)
 
 
 def test_ease_passes_each_test_image_once_through_each_finished_subspace(digits):

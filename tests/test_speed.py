@@ -23,8 +23,13 @@ def test_speed_reports_every_phase_next_to_the_bare_backbone(tmp_path, capsys):
     assert report["phases"]["evaluation"]["seconds"] > 0 and report["checkpoint_bytes"] > 0
     assert 0 < report["whole_run"]["ratio"] < report["whole_run"]["ratio_after_start_up"]
     assert abs(sum(p["share"] for p in report["phases"].values()) - 1) < 1e-6
+    floor, bare = report["floor"], report["bare"]
+    assert floor["forward_only_passes"] >= len(stream.test_y) > 0  # the last evaluation passes every test image
+    expected = training["images"] / bare["train_images_per_second"] + floor["forward_only_passes"] / bare["forward_images_per_second_at_eval_batch"]
+    assert abs(floor["seconds"] - expected) < 1e-9
+    assert abs(floor["pace"] - floor["seconds"] / (report["run_seconds"] - report["phases"]["start-up"]["seconds"])) < 1e-9
     printed = capsys.readouterr().out
-    assert "training steps" in printed and "whole run:" in printed and "bare backbone:" in printed
+    assert "training steps" in printed and "whole run:" in printed and "bare backbone:" in printed and "floor:" in printed
 
 
 def test_speed_refuses_bad_input_in_one_line(capsys):
