@@ -15,7 +15,8 @@ For each phase it reports seconds, share of the run, images per second and, for 
 through the backbone (counted as they happen), the ratio to the **bare backbone**: the same
 network alone, forward only (at the evaluation batch) or forward and backward with a linear
 head (at the method's batch, and at the best batch up to ``--max-batch``), on the same device
-and precision. A frozen ViT is measured training prompt tokens through all its blocks (the pass
+and precision, measured before and after the run: the ratios use the mean of the two, and the
+report gives how far they differ (``drift``; on a shared machine the device's speed moves). A frozen ViT is measured training prompt tokens through all its blocks (the pass
 of prompt and adapter tuning; as many as the method prepends, ``prompt_tokens``, at least one),
 another frozen network with its input requiring a gradient. Online streams set the batch. The **whole run** ratio is the images trained per
 second of the whole run over the bare forward-and-backward throughput. The **floor** is the
@@ -224,11 +225,14 @@ def _throughput(step: Callable[[], Any], batch: int, device: torch.device, min_s
 
 def bare_throughput(method: Any, network: nn.Module, shape: tuple[int, ...], batch: int, max_batch: int) -> dict[str, Any]:
     """The backbone alone: forward at the evaluation batch and at ``batch``; forward and backward
-    (linear head, cross-entropy, SGD step) at ``batch`` and at the best batch up to ``max_batch``."""
+    (linear head, cross-entropy, SGD step) at ``batch`` and, when ``max_batch`` exceeds it, at the
+    best batch up to ``max_batch``. The network's weights, buffers and the RNG are left as found."""
     device = method.device
     was_training = network.training
     frozen = not any(p.requires_grad for p in network.parameters())
     state = rng_state()
+    changing = [*(p for p in network.parameters() if p.requires_grad), *network.buffers()]
+    kept = [t.detach().clone() for t in changing]
 
     def images(n: int) -> torch.Tensor:
         return torch.randint(0, 256, (n, *shape), dtype=torch.uint8, device=device)
@@ -291,6 +295,20 @@ def bare_throughput(method: Any, network: nn.Module, shape: tuple[int, ...], bat
     finally:
         network.train(was_training)
         set_rng_state(state)
+        with torch.no_grad():
+            for t, value in zip(changing, kept):
+                t.copy_(value)
+
+
+def bare_during(before: dict[str, Any], after: dict[str, Any]) -> dict[str, Any]:
+    """The bare rates during a run: the mean of those measured before and after it (the best
+    batch from after), with ``drift``, the largest relative change between the two: how much
+    the device's speed moved while the run went, hence how uncertain the ratios are."""
+    rates = ("forward_images_per_second_at_eval_batch", "forward_images_per_second", "train_images_per_second")
+    out = dict(after)
+    out.update({key: (before[key] + after[key]) / 2 for key in rates})
+    out["drift"] = max(abs(after[key] / before[key] - 1) for key in rates)
+    return out
 
 
 def import_seconds() -> float:
@@ -343,7 +361,9 @@ def run_with_clocks(method: Any, stream: Stream, plan: Any, hparams: dict, folde
     device = plan.device
     clock = Clock(device)
     network = bare_network(method)
+    batch = getattr(stream, "batch_size", None) or int(getattr(method, "batch_size", 32))  # online streams set the batch
     if network is not None:
+        before = bare_throughput(method, network, tuple(stream.input_shape), batch, batch)
         clock.count_passes(network)
     if hasattr(method, "fit"):
         patch(method, "fit", lambda fit: clock.timed_training(fit, lambda x, y, step: len(y) * method.epochs))
@@ -400,8 +420,7 @@ def run_with_clocks(method: Any, stream: Stream, plan: Any, hparams: dict, folde
     passes_by_phase = dict(clock.passes)  # before the bare measurement passes through the same network
     bare = None
     if network is not None:
-        batch = getattr(stream, "batch_size", None) or int(getattr(method, "batch_size", 32))  # online streams set the batch
-        bare = bare_throughput(method, network, tuple(stream.input_shape), batch, args.max_batch)
+        bare = bare_during(before, bare_throughput(method, network, tuple(stream.input_shape), batch, args.max_batch))
     phases = {}
     for name in PHASES:
         entry: dict[str, Any] = {"seconds": seconds[name], "share": seconds[name] / whole if whole else 0.0}
@@ -488,7 +507,8 @@ def table(report: dict[str, Any]) -> str:
         lines.append(
             f"bare backbone: forward {bare['forward_images_per_second_at_eval_batch']:.0f} img/s (batch {bare['forward_eval_batch']}), "
             f"{bare['forward_images_per_second']:.0f} img/s (batch {bare['batch']}); forward+backward {bare['train_images_per_second']:.0f} img/s "
-            f"(batch {bare['batch']}), best {bare['best_train_images_per_second']:.0f} img/s (batch {bare['best_batch']})"
+            f"(batch {bare['batch']}), best {bare['best_train_images_per_second']:.0f} img/s (batch {bare['best_batch']}); "
+            f"means of before and after the run, which differ by up to {bare['drift']:.0%}"
         )
     if "whole_run" in report:
         w = report["whole_run"]
