@@ -16,15 +16,16 @@ through the backbone (counted as they happen), the ratio to the **bare backbone*
 network alone, forward only (at the evaluation batch) or forward and backward with a linear
 head (at the method's batch, and at the best batch up to ``--max-batch``), on the same device
 and precision, measured before and after the run: the ratios use the mean of the two, and the
-report gives how far they differ (``drift``; on a shared machine the device's speed moves). A frozen ViT is measured training prompt tokens through all its blocks (the pass
-of prompt and adapter tuning; as many as the method prepends, ``prompt_tokens``, at least one),
-another frozen network with its input requiring a gradient. Online streams set the batch. The **whole run** ratio is the images trained per
-second of the whole run over the bare forward-and-backward throughput. The **floor** is the
-time the run's own passes would take at the bare rates (:func:`floor`): the whole-run ratio the
-method's passes allow at those rates, and how close this run came to it. Peak memory, the size
-of the last checkpoint, and the time the full protocol would take (phases scaled from a run on
-``--fraction`` of the data and ``--epochs`` epochs) close the report. ``--json FILE`` writes it
-all as JSON.
+report gives how far they differ (``drift``; on a shared machine the device's speed moves). A
+frozen ViT is measured training prompt tokens through all its blocks (the pass of prompt and
+adapter tuning; as many as the method prepends, ``prompt_tokens``, at least one), another
+frozen network with its input requiring a gradient. Online streams set the batch. The **whole
+run** ratio is the images trained per second of the whole run over the bare
+forward-and-backward throughput. The **floor** is the time the run's own passes would take at
+the bare rates (:func:`floor`): the whole-run ratio the method's passes allow at those rates,
+and how close this run came to it. Peak memory, the size of the last checkpoint, and the time
+the full protocol would take (phases scaled from a run on ``--fraction`` of the data and
+``--epochs`` epochs) close the report. ``--json FILE`` writes it all as JSON.
 
 When the preset's dataset is not in the data directory, the run uses synthetic images with
 the dataset's shape (:data:`REAL_SIZES`: classes, images per class, side) and says so;
